@@ -1,0 +1,35 @@
+"""Framework-free token-bucket rate limiting: arithmetic, limiters and stores."""
+
+from .bucket import BucketState, Decision
+from .config import ConfigError, RateLimitConfig
+from .failure import FAILURE_MODES, StoreFailureHandler
+from .headers import denial_body, render_headers, retry_after_header
+from .keys import build_key, client_ip, safe_identity
+from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
+from .stores.base import AsyncStore, StoreError, SyncStore
+from .stores.memory import AsyncMemoryStore, MemoryStore
+from .stores.redis import AsyncRedisStore, RedisStore
+
+__all__ = [
+    "FAILURE_MODES",
+    "AsyncMemoryStore",
+    "AsyncRedisStore",
+    "AsyncStore",
+    "AsyncTokenBucketRateLimiter",
+    "BucketState",
+    "ConfigError",
+    "Decision",
+    "MemoryStore",
+    "RateLimitConfig",
+    "RedisStore",
+    "StoreError",
+    "StoreFailureHandler",
+    "SyncStore",
+    "TokenBucketRateLimiter",
+    "build_key",
+    "client_ip",
+    "denial_body",
+    "render_headers",
+    "retry_after_header",
+    "safe_identity",
+]

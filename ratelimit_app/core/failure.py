@@ -1,0 +1,91 @@
+"""What a limiter does when its store fails (``on_store_error``).
+
+``fallback`` decides from a local memory store, ``allow`` fails open, ``deny`` fails
+closed, ``raise`` lets ``StoreError`` through. Outside ``raise``, a failed store is left
+alone for ``retry_interval`` seconds, so an outage costs one timeout per interval instead
+of one per request, and the incident is logged once when it starts and once when it ends.
+One ``StoreFailureHandler`` may be shared by every limiter over the same store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .bucket import Decision
+from .config import ConfigError, RateLimitConfig
+from .stores.memory import MemoryStore
+
+__all__ = ["FAILURE_MODES", "StoreFailureHandler"]
+
+FAILURE_MODES = ("fallback", "allow", "deny", "raise")
+logger = logging.getLogger("ratelimit_app")
+
+
+class StoreFailureHandler:
+    def __init__(
+        self,
+        mode: str = "fallback",
+        *,
+        retry_interval: float = 1.0,
+        fallback_store: MemoryStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if mode not in FAILURE_MODES:
+            raise ConfigError(
+                f"on_store_error must be one of {', '.join(FAILURE_MODES)}; got {mode!r}"
+            )
+        if not isinstance(retry_interval, (int, float)) or not retry_interval >= 0:
+            raise ConfigError(f"retry_interval must be a number >= 0, got {retry_interval!r}")
+        self.mode = mode
+        self.retry_interval = float(retry_interval)
+        self.fallback_store = fallback_store or MemoryStore()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._down_until: float | None = None
+
+    @property
+    def store_is_down(self) -> bool:
+        return self._down_until is not None
+
+    def should_skip_store(self) -> bool:
+        """True while a failed store is in its back-off window."""
+        down_until = self._down_until
+        return down_until is not None and self.mode != "raise" and self.clock() < down_until
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            first = self._down_until is None
+            self._down_until = self.clock() + self.retry_interval
+        if first:
+            logger.warning(
+                "rate-limit store failed (%s); on_store_error=%s until it answers again",
+                error,
+                self.mode,
+            )
+
+    def succeeded(self) -> None:
+        if self._down_until is None:
+            return
+        with self._lock:
+            was_down = self._down_until is not None
+            self._down_until = None
+        if was_down:
+            logger.warning("rate-limit store answers again; back to normal decisions")
+
+    def decide(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        """The decision to give while the store is unavailable."""
+        if self.mode == "fallback":
+            return self.fallback_store.take(key, config, cost)
+        rate = config.refill_rate
+        if self.mode == "allow":
+            return Decision(True, config.capacity, config.capacity, 0.0, 0.0, cost, rate)
+        wait = max(self.retry_interval, cost / rate)
+        return Decision(False, config.capacity, 0.0, wait, config.capacity / rate, cost, rate)
+
+    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        if self.mode == "fallback":
+            return self.fallback_store.peek(key, config)
+        return self.decide(key, config, 0.0)

@@ -1,0 +1,64 @@
+"""Decision -> HTTP headers and the 429 body, in one place for every framework.
+
+Two header families: the widespread ``X-RateLimit-*`` trio and the IETF draft's
+Structured-Fields pair (draft-ietf-httpapi-ratelimit-headers -10: ``RateLimit-Policy``
+with ``q`` quota and ``w`` window, ``RateLimit`` with ``r`` remaining and ``t`` seconds
+until the quota allows this request again).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .bucket import Decision
+
+__all__ = ["denial_body", "render_headers", "retry_after_header"]
+
+
+def _ceil(seconds: float) -> int:
+    return max(0, math.ceil(seconds))
+
+
+def _quote(name: str) -> str:
+    """An sf-string: policy names are validated to be plain, escape anyway."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def retry_after_header(decision: Decision) -> str:
+    """Whole seconds, rounded up and at least 1, so a client that waits is never early."""
+    return str(max(1, math.ceil(decision.retry_after)))
+
+
+def render_headers(
+    decision: Decision,
+    policy: str,
+    *,
+    legacy: bool = True,
+    ietf: bool = True,
+) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    remaining = max(0, math.floor(decision.remaining))
+    if legacy:
+        headers["X-RateLimit-Limit"] = str(math.floor(decision.limit))
+        headers["X-RateLimit-Remaining"] = str(remaining)
+        headers["X-RateLimit-Reset"] = str(_ceil(decision.reset_after))
+    if ietf:
+        window = _ceil(decision.limit / decision.refill_rate)
+        name = _quote(policy)
+        headers["RateLimit-Policy"] = f"{name};q={math.floor(decision.limit)};w={window}"
+        headers["RateLimit"] = f"{name};r={remaining};t={_ceil(decision.next_after)}"
+    if not decision.allowed:
+        headers["Retry-After"] = retry_after_header(decision)
+    return headers
+
+
+def denial_body(decision: Decision) -> dict[str, Any]:
+    """The JSON body of a 429, identical in Django, Flask and FastAPI."""
+    wait = max(1, math.ceil(decision.retry_after))
+    return {
+        "detail": f"Request was throttled. Expected available in {wait} second"
+        + ("" if wait == 1 else "s")
+        + ".",
+        "retry_after": decision.retry_after,
+    }

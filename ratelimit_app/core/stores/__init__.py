@@ -1,0 +1,1 @@
+"""Where buckets live: in process memory or in Redis."""

@@ -1,0 +1,172 @@
+"""Buckets in Redis: one EVALSHA round trip per decision, sync and async.
+
+Everything but the network call is shared between ``RedisStore`` and
+``AsyncRedisStore``: the script, argument building, reply parsing and the translation of
+redis-py's exceptions into ``StoreError``. Works with ``redis.Redis``,
+``redis.cluster.RedisCluster`` and their ``redis.asyncio`` twins: the script touches one
+key, so a cluster routes it by that key's slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+from redis.exceptions import NoScriptError, RedisError
+
+from ..bucket import BucketState, Decision, decide
+from ..config import RateLimitConfig
+from .base import StoreError
+
+__all__ = ["BUCKET_SCRIPT", "AsyncRedisStore", "RedisStore", "parse_state"]
+
+BUCKET_SCRIPT = resources.files(__package__).joinpath("bucket.lua").read_text("utf-8")
+BUCKET_SHA = hashlib.sha1(BUCKET_SCRIPT.encode("utf-8")).hexdigest()
+_FAILURES = (RedisError, OSError)
+_SCAN_BATCH = 500
+
+Clock = Callable[[], float]
+
+
+def _num(value: float) -> str:
+    """repr() round-trips a float exactly; Lua's tonumber reads it back bit for bit."""
+    return repr(float(value))
+
+
+class _RedisBase:
+    def __init__(self, client: Any, clock: Clock | None = None) -> None:
+        self.client = client
+        self.clock = clock
+
+    def _command(
+        self, key: str, config: RateLimitConfig, cost: float, write: bool
+    ) -> tuple[Any, ...]:
+        now = "" if self.clock is None else _num(self.clock())
+        return (
+            "EVALSHA", BUCKET_SHA, 1, key,
+            _num(config.capacity), _num(config.refill_rate), _num(cost),
+            config.ttl, now, "1" if write else "0",
+        )  # fmt: skip
+
+    @staticmethod
+    def _decision(reply: Sequence[Any], config: RateLimitConfig, cost: float) -> Decision:
+        return decide(config, cost, bool(int(reply[0])), float(reply[1]))
+
+    @staticmethod
+    def _wrap(exc: BaseException) -> StoreError:
+        return StoreError(f"redis: {type(exc).__name__}: {exc}")
+
+
+def parse_state(raw: bytes | str) -> BucketState:
+    """Decode the stored ``'<tokens> <updated_at>'`` string."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    tokens, updated = text.split(" ", 1)
+    return BucketState(float(tokens), float(updated))
+
+
+def _keys_and_values(keys: list[Any], values: Sequence[Any]) -> Iterator[tuple[str, BucketState]]:
+    for key, raw in zip(keys, values, strict=True):
+        if raw is not None:
+            name = key.decode() if isinstance(key, bytes) else key
+            yield name, parse_state(raw)
+
+
+class RedisStore(_RedisBase):
+    """``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster``."""
+
+    def _run(self, command: tuple[Any, ...]) -> Any:
+        client = self.client
+        try:
+            try:
+                return client.execute_command(*command)
+            except NoScriptError:
+                client.script_load(BUCKET_SCRIPT)
+                return client.execute_command(*command)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+
+    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        return self._decision(self._run(self._command(key, config, cost, True)), config, cost)
+
+    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        return self._decision(self._run(self._command(key, config, 0.0, False)), config, 0.0)
+
+    def reset(self, key: str) -> None:
+        try:
+            self.client.delete(key)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+
+    def get_state(self, key: str) -> BucketState | None:
+        try:
+            raw = self.client.get(key)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+        return None if raw is None else parse_state(raw)
+
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
+        """Stored buckets under ``prefix`` (SCAN, so it never blocks the server)."""
+        batch: list[Any] = []
+        try:
+            for key in self.client.scan_iter(match=prefix + "*", count=_SCAN_BATCH):
+                batch.append(key)
+                if len(batch) >= _SCAN_BATCH:
+                    yield from _keys_and_values(batch, self._mget(batch))
+                    batch = []
+            if batch:
+                yield from _keys_and_values(batch, self._mget(batch))
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+
+    def _mget(self, keys: list[Any]) -> Sequence[Any]:
+        mget = getattr(self.client, "mget_nonatomic", self.client.mget)
+        return mget(keys)  # type: ignore[no-any-return]
+
+
+class AsyncRedisStore(_RedisBase):
+    """``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``."""
+
+    async def _run(self, command: tuple[Any, ...]) -> Any:
+        client = self.client
+        try:
+            try:
+                return await client.execute_command(*command)
+            except NoScriptError:
+                await client.script_load(BUCKET_SCRIPT)
+                return await client.execute_command(*command)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+
+    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        reply = await self._run(self._command(key, config, cost, True))
+        return self._decision(reply, config, cost)
+
+    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        reply = await self._run(self._command(key, config, 0.0, False))
+        return self._decision(reply, config, 0.0)
+
+    async def reset(self, key: str) -> None:
+        try:
+            await self.client.delete(key)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+
+    async def get_state(self, key: str) -> BucketState | None:
+        try:
+            raw = await self.client.get(key)
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc
+        return None if raw is None else parse_state(raw)
+
+    async def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, BucketState]]:
+        try:
+            keys = [key async for key in self.client.scan_iter(match=prefix + "*")]
+            for start in range(0, len(keys), _SCAN_BATCH):
+                batch = keys[start : start + _SCAN_BATCH]
+                mget = getattr(self.client, "mget_nonatomic", self.client.mget)
+                for item in _keys_and_values(batch, await mget(batch)):
+                    yield item
+        except _FAILURES as exc:
+            raise self._wrap(exc) from exc

@@ -1,0 +1,58 @@
+"""Shared fixtures: a real redis-server for the whole session, isolated by key prefix."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``REDIS_URL`` when given, else a private server started here (never a skip)."""
+    given = os.environ.get("REDIS_URL")
+    if given:
+        redis.Redis.from_url(given).ping()
+        yield given
+        return
+    with RedisServer() as server:
+        yield server.url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A prefix no other test uses, so tests never need to flush the server."""
+    return f"t{os.getpid()}x{next(_counter)}"
+
+
+class ManualClock:
+    """A clock tests move by hand; starts at an arbitrary non-zero time."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
