@@ -6,6 +6,7 @@ from .failure import FAILURE_MODES, StoreFailureHandler
 from .headers import denial_body, render_headers, retry_after_header
 from .keys import build_key, client_ip, safe_identity
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
+from .policies import Policy, Settings, make_async_limiters, make_limiters, parse_settings
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
 from .stores.redis import AsyncRedisStore, RedisStore
@@ -20,8 +21,10 @@ __all__ = [
     "ConfigError",
     "Decision",
     "MemoryStore",
+    "Policy",
     "RateLimitConfig",
     "RedisStore",
+    "Settings",
     "StoreError",
     "StoreFailureHandler",
     "SyncStore",
@@ -29,6 +32,9 @@ __all__ = [
     "build_key",
     "client_ip",
     "denial_body",
+    "make_async_limiters",
+    "make_limiters",
+    "parse_settings",
     "render_headers",
     "retry_after_header",
     "safe_identity",

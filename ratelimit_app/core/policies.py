@@ -1,0 +1,184 @@
+"""Named policies and the settings dict every framework reads, parsed in one place.
+
+Django's ``settings.RATELIMIT``, Flask's ``app.config["RATELIMIT"]`` and the FastAPI
+adapter's options share one shape (DESIGN.md "Django settings") and one parser, so a bad
+value is rejected with the same message naming the same setting everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import ConfigError, RateLimitConfig, check_cost, check_policy_name
+from .failure import FAILURE_MODES, StoreFailureHandler
+from .keys import check_prefix
+from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
+from .stores.base import AsyncStore, SyncStore
+
+__all__ = [
+    "COMMON_KEYS",
+    "Policy",
+    "Settings",
+    "make_async_limiters",
+    "make_limiters",
+    "parse_settings",
+]
+
+COMMON_KEYS = frozenset(
+    {
+        "KEY_PREFIX",
+        "ON_STORE_ERROR",
+        "RETRY_INTERVAL",
+        "TRUSTED_PROXY_COUNT",
+        "POLICIES",
+        "LEGACY_HEADERS",
+        "IETF_HEADERS",
+    }
+)
+_POLICY_KEYS = frozenset({"capacity", "refill_rate", "cost"})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A named bucket shape and the default cost of one request against it."""
+
+    name: str
+    config: RateLimitConfig
+    cost: float = 1.0
+
+    def check_cost(self, cost: Any) -> float:
+        return self.config.check_cost(cost)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    policies: Mapping[str, Policy]
+    key_prefix: str = "rl"
+    on_store_error: str = "fallback"
+    retry_interval: float = 1.0
+    trusted_proxy_count: int = 0
+    legacy_headers: bool = True
+    ietf_headers: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def policy(self, name: str) -> Policy:
+        try:
+            return self.policies[name]
+        except KeyError:
+            known = ", ".join(sorted(self.policies)) or "none"
+            raise ConfigError(
+                f"unknown rate-limit policy {name!r} (configured: {known})"
+            ) from None
+
+
+def parse_policy(name: Any, raw: Any, where: str = "RATELIMIT") -> Policy:
+    label = f"{where}['POLICIES'][{name!r}]"
+    try:
+        check_policy_name(name)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{label} must be a dict with capacity and refill_rate, got {raw!r}")
+    unknown = set(raw) - _POLICY_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown key(s) {sorted(unknown)}; allowed: capacity, refill_rate, cost"
+        )
+    missing = {"capacity", "refill_rate"} - set(raw)
+    if missing:
+        raise ConfigError(f"{label}: missing {sorted(missing)}")
+    try:
+        config = RateLimitConfig(raw["capacity"], raw["refill_rate"])
+        cost = check_cost(raw.get("cost", 1), config.capacity)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    return Policy(name, config, cost)
+
+
+def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}['{key}'] must be True or False, got {value!r}")
+    return value
+
+
+def parse_settings(
+    raw: Mapping[str, Any] | None,
+    *,
+    extra_keys: Iterable[str] = (),
+    where: str = "RATELIMIT",
+) -> Settings:
+    """Validate a settings dict; ``extra_keys`` are framework-specific keys left to the caller."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a dict, got {type(raw).__name__}")
+    allowed = COMMON_KEYS | set(extra_keys)
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+        )
+    try:
+        prefix = check_prefix(raw.get("KEY_PREFIX", "rl"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}['KEY_PREFIX']: {exc}") from None
+    mode = raw.get("ON_STORE_ERROR", "fallback")
+    if mode not in FAILURE_MODES:
+        raise ConfigError(
+            f"{where}['ON_STORE_ERROR'] must be one of {list(FAILURE_MODES)}, got {mode!r}"
+        )
+    retry = raw.get("RETRY_INTERVAL", 1.0)
+    if (
+        isinstance(retry, bool)
+        or not isinstance(retry, (int, float))
+        or not (math.isfinite(retry) and retry >= 0)
+    ):
+        raise ConfigError(
+            f"{where}['RETRY_INTERVAL'] must be a number of seconds >= 0, got {retry!r}"
+        )
+    proxies = raw.get("TRUSTED_PROXY_COUNT", 0)
+    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
+        raise ConfigError(f"{where}['TRUSTED_PROXY_COUNT'] must be an int >= 0, got {proxies!r}")
+    raw_policies = raw.get("POLICIES", {"default": {"capacity": 5, "refill_rate": 1.0}})
+    if not isinstance(raw_policies, Mapping):
+        raise ConfigError(
+            f"{where}['POLICIES'] must be a dict of name -> policy, got {raw_policies!r}"
+        )
+    policies = {name: parse_policy(name, value, where) for name, value in raw_policies.items()}
+    return Settings(
+        policies=policies,
+        key_prefix=prefix,
+        on_store_error=mode,
+        retry_interval=float(retry),
+        trusted_proxy_count=proxies,
+        legacy_headers=_flag(raw, "LEGACY_HEADERS", True, where),
+        ietf_headers=_flag(raw, "IETF_HEADERS", True, where),
+        extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
+    )
+
+
+def make_limiters(settings: Settings, store: SyncStore) -> dict[str, TokenBucketRateLimiter]:
+    """One limiter per policy over one store, sharing one failure handler (one warning
+    per incident, one back-off)."""
+    failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
+    return {
+        name: TokenBucketRateLimiter(
+            policy.config, store, name=name, key_prefix=settings.key_prefix, on_store_error=failure
+        )
+        for name, policy in settings.policies.items()
+    }
+
+
+def make_async_limiters(
+    settings: Settings, store: AsyncStore
+) -> dict[str, AsyncTokenBucketRateLimiter]:
+    failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
+    return {
+        name: AsyncTokenBucketRateLimiter(
+            policy.config, store, name=name, key_prefix=settings.key_prefix, on_store_error=failure
+        )
+        for name, policy in settings.policies.items()
+    }
