@@ -1,0 +1,247 @@
+"""FastAPI / Starlette glue: a ``RateLimit`` dependency and a pure ASGI middleware.
+
+``RateLimiter(settings)`` parses the settings dict (the Django shape plus the storage
+keys of ``ratelimit_app.core.storage``) when it is built. Its ``lifespan`` opens the store
+(a Redis client over a blocking pool, in the app's own event loop), checks every
+``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies, and
+closes the store at shutdown; ``install(app)`` registers the 429 handler::
+
+    limiter = RateLimiter({"STORAGE_URL": "redis://localhost:6379/0", "POLICIES": {...}})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+
+    @app.post("/upload", dependencies=[Depends(RateLimit("upload", cost=3))])
+    def upload() -> dict[str, str]: ...
+
+While the app runs, its live state (store, limiters) is ``app.state.ratelimit``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ratelimit_app.core import (
+    AsyncStore,
+    AsyncTokenBucketRateLimiter,
+    ConfigError,
+    Decision,
+    Settings,
+    client_ip,
+    denial_body,
+    make_async_limiters,
+    parse_settings,
+    render_headers,
+)
+from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.storage import (
+    STORAGE_KEYS,
+    close_async_store,
+    make_async_store,
+    parse_storage_options,
+)
+
+__all__ = [
+    "RateLimit",
+    "RateLimitExceeded",
+    "RateLimitMiddleware",
+    "RateLimiter",
+    "rate_limit_exceeded_handler",
+]
+
+WHERE = "RateLimiter settings"
+Identity = Callable[[HTTPConnection], str | Awaitable[str]]
+
+
+class RateLimitExceeded(HTTPException):
+    """A 429 carrying its decision; the installed handler renders the core's body."""
+
+    def __init__(self, decision: Decision, headers: Mapping[str, str]) -> None:
+        super().__init__(429, detail=denial_body(decision)["detail"], headers=dict(headers))
+        self.decision = decision
+
+
+async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RateLimitExceeded):  # registered for this class only
+        raise exc
+    return JSONResponse(denial_body(exc.decision), status_code=429, headers=exc.headers)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What an app needs per request while its lifespan is open."""
+
+    settings: Settings
+    store: AsyncStore
+    limiters: dict[str, AsyncTokenBucketRateLimiter]
+    identity: Identity | None
+
+    async def identify(self, conn: HTTPConnection) -> str:
+        if self.identity is None:
+            peer = conn.client.host if conn.client else None
+            trusted = self.settings.trusted_proxy_count
+            return client_ip(peer, conn.headers.get("x-forwarded-for"), trusted)
+        result = self.identity(conn)
+        return await result if inspect.isawaitable(result) else result
+
+    async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
+        chosen = self.settings.policy(policy)
+        identity = await self.identify(conn)
+        return await self.limiters[policy].allow_request(
+            identity, chosen.cost if cost is None else cost
+        )
+
+    def headers(self, decision: Decision, policy: str) -> dict[str, str]:
+        settings = self.settings
+        return render_headers(
+            decision, policy, legacy=settings.legacy_headers, ietf=settings.ietf_headers
+        )
+
+
+def _running(app: Any) -> _Running:
+    running = getattr(app.state, "ratelimit", None)
+    if not isinstance(running, _Running):
+        raise RuntimeError(
+            "rate limiter is not running: create the app with "
+            "FastAPI(lifespan=limiter.lifespan) (or enter limiter.lifespan(app) in yours)"
+        )
+    return running
+
+
+class RateLimiter:
+    """Settings, parsed at construction; per-app state lives in ``app.state`` while running."""
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any] | None = None,
+        *,
+        identity: Identity | None = None,
+        **overrides: Any,
+    ) -> None:
+        self.settings = parse_settings(
+            {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
+        )
+        self.options = parse_storage_options(self.settings.extra, WHERE)
+        if "DEFAULT_POLICY" in self.settings.extra:
+            raise ConfigError(
+                f"{WHERE}['DEFAULT_POLICY']: FastAPI applies a global policy with "
+                "app.add_middleware(RateLimitMiddleware, policy=...) instead"
+            )
+        self.identity = identity
+
+    def install(self, app: FastAPI) -> None:
+        """Render denials with the core's JSON body (``{"detail", "retry_after"}``)."""
+        app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
+
+    @asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        """Check the app's limits, open the store, and close it when the app stops."""
+        self.check_app(app)
+        store = make_async_store(self.options)
+        app.state.ratelimit = _Running(
+            self.settings, store, make_async_limiters(self.settings, store), self.identity
+        )
+        try:
+            yield
+        finally:
+            app.state.ratelimit = None
+            await close_async_store(store)
+
+    def check_app(self, app: FastAPI) -> None:
+        """Every policy and cost named by the app's dependencies and middleware must exist."""
+        for where, policy, cost in _declared_limits(app):
+            try:
+                chosen = self.settings.policy(policy)
+                if cost is not None:
+                    chosen.check_cost(cost)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+
+
+def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+    for entry in app.user_middleware:
+        if entry.cls is RateLimitMiddleware:
+            kwargs = entry.kwargs
+            yield "RateLimitMiddleware", kwargs.get("policy", "default"), kwargs.get("cost")
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            for limit in _dependencies(route.dependant):
+                yield f"RateLimit on {route.path}", limit.policy, limit.cost
+
+
+def _dependencies(dependant: Dependant) -> Iterator[RateLimit]:
+    for sub in dependant.dependencies:
+        if isinstance(sub.call, RateLimit):
+            yield sub.call
+        yield from _dependencies(sub)
+
+
+class RateLimit:
+    """``Depends(RateLimit("upload", cost=3))``: 429 when denied, headers either way."""
+
+    def __init__(self, policy: str = "default", cost: float | None = None) -> None:
+        self.policy = check_policy_name(policy)
+        self.cost = cost
+
+    async def __call__(self, request: Request, response: Response) -> Decision:
+        running = _running(request.app)
+        decision = await running.hit(request, self.policy, self.cost)
+        headers = running.headers(decision, self.policy)
+        if not decision.allowed:
+            raise RateLimitExceeded(decision, headers)
+        response.headers.update(headers)
+        return decision
+
+
+class RateLimitMiddleware:
+    """A global policy for every HTTP request, as a pure ASGI middleware.
+
+    Non-HTTP scopes (lifespan, websocket) and ``exempt_paths`` pass straight through; a
+    denial is answered here; allowed responses get the headers added to their start
+    message. It never reads the request body.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        policy: str = "default",
+        cost: float | None = None,
+        exempt_paths: Iterable[str] = (),
+    ) -> None:
+        self.app = app
+        self.policy = check_policy_name(policy)
+        self.cost = cost
+        self.exempt_paths = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+        running = _running(scope["app"])
+        decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+        headers = running.headers(decision, self.policy)
+        if not decision.allowed:
+            denial = JSONResponse(denial_body(decision), status_code=429, headers=headers)
+            await denial(scope, receive, send)
+            return
+        raw = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in headers.items()
+        ]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *raw]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,171 @@
+"""Flask extension: ``RateLimiter(app=None, **overrides)`` + ``init_app(app)``.
+
+Settings come from ``app.config["RATELIMIT"]`` (the Django dict shape plus the storage
+keys of ``ratelimit_app.core.storage``); keyword overrides given to the constructor win
+over ``app.config``. Everything an app needs at request time lives in
+``app.extensions["ratelimit"]``, so one extension object can serve several apps.
+
+Views choose a policy with ``@limiter.limit("upload", cost=3)``; ``DEFAULT_POLICY``
+limits every other view unless it is ``@limiter.exempt``. The decorators only mark the
+view function, so they work above or below ``@app.route``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Flask, Response, current_app, g, jsonify, request
+
+from ratelimit_app.core import (
+    ConfigError,
+    Decision,
+    Settings,
+    SyncStore,
+    TokenBucketRateLimiter,
+    client_ip,
+    denial_body,
+    make_limiters,
+    parse_settings,
+    render_headers,
+)
+from ratelimit_app.core.storage import (
+    STORAGE_KEYS,
+    default_policy,
+    make_sync_store,
+    parse_storage_options,
+)
+
+__all__ = ["RateLimiter", "default_identity"]
+
+WHERE = "app.config['RATELIMIT']"
+_MARK = "_ratelimit"
+_EXEMPT = "_ratelimit_exempt"
+_DECISION = "_ratelimit_decision"
+F = TypeVar("F", bound=Callable[..., Any])
+Identity = Callable[[], str]
+
+
+def default_identity() -> str:
+    """The client IP, believing X-Forwarded-For only through the trusted proxies."""
+    trusted = _state(current_app).settings.trusted_proxy_count
+    return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
+
+
+@dataclass(slots=True)
+class _AppState:
+    """Per-app state, kept in ``app.extensions["ratelimit"]``."""
+
+    settings: Settings
+    store: SyncStore
+    limiters: dict[str, TokenBucketRateLimiter]
+    default_policy: str | None
+    identity: Identity
+    exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
+
+
+def _state(app: Flask) -> _AppState:
+    return app.extensions["ratelimit"]  # type: ignore[no-any-return]
+
+
+class RateLimiter:
+    """The extension object; holds declarations, never per-app state."""
+
+    def __init__(
+        self, app: Flask | None = None, *, identity: Identity | None = None, **overrides: Any
+    ) -> None:
+        self.identity = identity or default_identity
+        self.overrides = overrides
+        self._declared: list[tuple[str, str, float | None]] = []
+        self._settings: list[Settings] = []
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Parse and check everything now, so a bad value fails here, not at a request."""
+        raw = {**app.config.get("RATELIMIT", {}), **self.overrides}
+        settings = parse_settings(raw, extra_keys=STORAGE_KEYS, where=WHERE)
+        options = parse_storage_options(settings.extra, WHERE)
+        default = default_policy(settings, WHERE)
+        for view, policy, cost in self._declared:
+            _check_limit(settings, view, policy, cost)
+        store = make_sync_store(options)
+        app.extensions["ratelimit"] = _AppState(
+            settings, store, make_limiters(settings, store), default, self.identity
+        )
+        self._settings.append(settings)
+        app.before_request(_before_request)
+        app.after_request(_after_request)
+
+    def limit(self, policy: str, cost: float | None = None) -> Callable[[F], F]:
+        """Limit a view by ``policy``; ``cost`` overrides the policy's default cost."""
+
+        def mark(view: F) -> F:
+            name = getattr(view, "__qualname__", repr(view))
+            self._declared.append((name, policy, cost))
+            for settings in self._settings:
+                _check_limit(settings, name, policy, cost)
+            setattr(view, _MARK, (policy, cost))
+            return view
+
+        return mark
+
+    def exempt(self, view: F) -> F:
+        """Never limit this view, whatever ``DEFAULT_POLICY`` says."""
+        setattr(view, _EXEMPT, True)
+        return view
+
+
+def _check_limit(settings: Settings, view: str, policy: str, cost: float | None) -> None:
+    try:
+        chosen = settings.policy(policy)
+        if cost is not None:
+            chosen.check_cost(cost)
+    except ConfigError as exc:
+        raise ConfigError(f"@limiter.limit on {view}: {exc}") from None
+
+
+def _view_limit(state: _AppState) -> tuple[str, float | None] | None:
+    """The (policy, cost) that applies to the current request's view, if any."""
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in state.exempt_endpoints:
+        return None
+    view = current_app.view_functions.get(endpoint)
+    if view is None or getattr(view, _EXEMPT, False):
+        return None
+    marked: tuple[str, float | None] | None = getattr(view, _MARK, None)
+    if marked is not None:
+        return marked
+    return None if state.default_policy is None else (state.default_policy, None)
+
+
+def _before_request() -> tuple[Response, int] | None:
+    state = _state(current_app)
+    chosen = _view_limit(state)
+    if chosen is None:
+        return None
+    name, cost = chosen
+    policy = state.settings.policy(name)
+    decision = state.limiters[name].allow_request(
+        state.identity(), policy.cost if cost is None else cost
+    )
+    setattr(g, _DECISION, (name, decision))
+    if decision.allowed:
+        return None
+    return jsonify(denial_body(decision)), 429
+
+
+def _after_request(response: Response) -> Response:
+    chosen: tuple[str, Decision] | None = g.pop(_DECISION, None)
+    if chosen is not None:
+        settings = _state(current_app).settings
+        response.headers.update(
+            render_headers(
+                chosen[1],
+                chosen[0],
+                legacy=settings.legacy_headers,
+                ietf=settings.ietf_headers,
+            )
+        )
+    return response

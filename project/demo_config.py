@@ -1,0 +1,68 @@
+"""The rate-limit settings the Flask and FastAPI demos share, read from the environment.
+
+- ``REDIS_URL``: store buckets in that Redis (``--use-redis`` without it means
+  ``redis://localhost:6379/0``); unset, buckets live in process memory.
+- ``RATELIMIT_CAPACITY`` / ``RATELIMIT_REFILL_RATE``: override the demo policies'
+  capacity (5) and refill rate (1 token/s), e.g. for the multi-worker tests.
+- ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
+- ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
+
+Values are checked by the same parser as any other settings, so a bad one stops the demo
+at start-up with the setting's name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ratelimit_app.core import ConfigError
+
+__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings"]
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
+    url = env.get("REDIS_URL")
+    if url:
+        return url
+    return DEFAULT_REDIS_URL if use_redis else "memory://"
+
+
+def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False) -> dict[str, Any]:
+    """``GET /api/ping`` uses ``default`` (cost 1), ``POST /api/upload`` uses ``upload`` (3)."""
+    env = os.environ if env is None else env
+    shape = {
+        "capacity": _number(env, "RATELIMIT_CAPACITY", 5),
+        "refill_rate": _number(env, "RATELIMIT_REFILL_RATE", 1.0),
+    }
+    return {
+        "STORAGE_URL": storage_url(env, use_redis),
+        "KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "rl"),
+        "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
+        "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
+        "POLICIES": {"default": {**shape}, "upload": {**shape, "cost": 3}},
+    }
+
+
+def configure_logging() -> None:
+    """Show each denial (logger ``ratelimit_app``, INFO) on stderr."""
+    logger = logging.getLogger("ratelimit_app")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(message)s"))
+        logger.addHandler(handler)

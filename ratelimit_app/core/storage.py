@@ -1,0 +1,166 @@
+"""Storage URLs -> stores, and the connection settings the Flask and FastAPI adapters share.
+
+Django names a cache alias; the other frameworks name a store by URL (``memory://`` or
+``redis://host:port/db``, also ``rediss://`` and ``unix://``). Parsing and validation live
+here, framework-free, so both adapters accept the same keys and reject the same bad
+values with the same words, at start-up.
+
+Redis connections come from a *blocking* pool: when a burst outnumbers ``MAX_CONNECTIONS``
+a request waits up to ``POOL_TIMEOUT`` seconds for a free connection instead of failing.
+Commands are never retried by redis-py: a bucket update is not idempotent, so a retried
+EVALSHA could charge a request twice; a failure goes to the failure policy instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+
+from .config import ConfigError
+from .policies import Settings
+from .stores.base import AsyncStore, SyncStore
+from .stores.memory import AsyncMemoryStore, MemoryStore
+from .stores.redis import AsyncRedisStore, RedisStore
+
+__all__ = [
+    "STORAGE_KEYS",
+    "StorageOptions",
+    "close_async_store",
+    "close_sync_store",
+    "default_policy",
+    "make_async_store",
+    "make_sync_store",
+    "parse_storage_options",
+]
+
+# Settings keys the Flask and FastAPI adapters accept on top of the common ones.
+STORAGE_KEYS = (
+    "STORAGE_URL",
+    "DEFAULT_POLICY",
+    "MAX_CONNECTIONS",
+    "POOL_TIMEOUT",
+    "SOCKET_TIMEOUT",
+    "MEMORY_MAX_KEYS",
+)
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageOptions:
+    """Where buckets live and how the Redis pool behaves."""
+
+    url: str = "memory://"
+    max_connections: int = 50
+    pool_timeout: float = 5.0
+    socket_timeout: float = 1.0
+    memory_max_keys: int = 100_000
+
+    @property
+    def is_memory(self) -> bool:
+        return self.url == "memory://"
+
+
+def _check_url(url: Any, where: str) -> str:
+    if not isinstance(url, str):
+        raise ConfigError(f"{where}['STORAGE_URL'] must be a string, got {url!r}")
+    if url == "memory://":
+        return url
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{where}['STORAGE_URL'] {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+        raise ConfigError(
+            f"{where}['STORAGE_URL'] must be 'memory://' or 'redis://host:port/db' "
+            f"(also rediss://, unix://), got {url!r}"
+        )
+    return url
+
+
+def _number(extra: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = extra.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ConfigError(f"{where}['{key}'] must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _count(extra: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = extra.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where}['{key}'] must be an int >= 1, got {value!r}")
+    return value
+
+
+def parse_storage_options(extra: Mapping[str, Any], where: str = "RATELIMIT") -> StorageOptions:
+    """Validate the storage keys of ``Settings.extra``; a bad value names its key."""
+    defaults = StorageOptions()
+    return StorageOptions(
+        url=_check_url(extra.get("STORAGE_URL", defaults.url), where),
+        max_connections=_count(extra, "MAX_CONNECTIONS", defaults.max_connections, where),
+        pool_timeout=_number(extra, "POOL_TIMEOUT", defaults.pool_timeout, where),
+        socket_timeout=_number(extra, "SOCKET_TIMEOUT", defaults.socket_timeout, where),
+        memory_max_keys=_count(extra, "MEMORY_MAX_KEYS", defaults.memory_max_keys, where),
+    )
+
+
+def default_policy(settings: Settings, where: str = "RATELIMIT") -> str | None:
+    """The ``DEFAULT_POLICY`` applied to every view, checked against the policies."""
+    name = settings.extra.get("DEFAULT_POLICY")
+    if name is None:
+        return None
+    try:
+        settings.policy(name)
+    except (ConfigError, TypeError):
+        known = ", ".join(sorted(settings.policies)) or "none"
+        raise ConfigError(
+            f"{where}['DEFAULT_POLICY'] names unknown policy {name!r} (configured: {known})"
+        ) from None
+    return str(name)
+
+
+def _pool_kwargs(options: StorageOptions) -> dict[str, Any]:
+    return {
+        "max_connections": options.max_connections,
+        "timeout": options.pool_timeout,
+        "socket_timeout": options.socket_timeout,
+        "socket_connect_timeout": options.socket_timeout,
+    }
+
+
+def make_sync_store(options: StorageOptions) -> SyncStore:
+    """A ``MemoryStore``, or a ``RedisStore`` over a blocking pool (connects lazily)."""
+    if options.is_memory:
+        return MemoryStore(max_keys=options.memory_max_keys)
+    pool = redis.BlockingConnectionPool.from_url(options.url, **_pool_kwargs(options))
+    return RedisStore(redis.Redis(connection_pool=pool))
+
+
+def make_async_store(options: StorageOptions) -> AsyncStore:
+    """The async twin: build it inside the event loop that will use it (app lifespan)."""
+    if options.is_memory:
+        return AsyncMemoryStore(max_keys=options.memory_max_keys)
+    pool = redis.asyncio.BlockingConnectionPool.from_url(options.url, **_pool_kwargs(options))
+    return AsyncRedisStore(redis.asyncio.Redis(connection_pool=pool))
+
+
+def close_sync_store(store: SyncStore) -> None:
+    if isinstance(store, RedisStore):
+        store.client.close()
+        store.client.connection_pool.disconnect()
+
+
+async def close_async_store(store: AsyncStore) -> None:
+    if isinstance(store, AsyncRedisStore):
+        await store.client.aclose()
+        await store.client.connection_pool.disconnect()

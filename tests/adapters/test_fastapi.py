@@ -1,0 +1,236 @@
+"""The FastAPI dependency and ASGI middleware over memory and a real (async) Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import httpx
+import pytest
+import redis
+from fastapi import Depends, FastAPI
+
+from adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
+from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
+from tests.adapters.conftest import BAD_SETTINGS, POLICIES, stored_tokens
+from tests.redis_server import RedisServer
+
+
+def make_app(storage_url: str, key_prefix: str, **extra: Any) -> FastAPI:
+    settings = {"STORAGE_URL": storage_url, "KEY_PREFIX": key_prefix, "POLICIES": POLICIES}
+    limiter = RateLimiter({**settings, **extra})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+
+    @app.get("/ping", dependencies=[Depends(RateLimit("default"))])
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    @app.post("/upload", dependencies=[Depends(RateLimit("upload", cost=3))])
+    def upload() -> dict[str, bool]:  # sync endpoints work too
+        return {"uploaded": True}
+
+    @app.get("/free")
+    async def free() -> dict[str, bool]:
+        return {"free": True}
+
+    return app
+
+
+@asynccontextmanager
+async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan (ASGITransport does not) around an in-process client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+@pytest.fixture
+async def client(storage_url: str, key_prefix: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(make_app(storage_url, key_prefix)) as client:
+        yield client
+
+
+async def test_five_pings_pass_and_the_sixth_is_429(client: httpx.AsyncClient) -> None:
+    remaining = [(await client.get("/ping")).headers["X-RateLimit-Remaining"] for _ in range(5)]
+    assert remaining == ["4", "3", "2", "1", "0"]
+    denied = await client.get("/ping")
+    assert denied.status_code == 429
+    body = denied.json()
+    assert set(body) == {"detail", "retry_after"}
+    assert body["retry_after"] == pytest.approx(1 / 0.001, rel=0.01)
+    assert denied.headers["Retry-After"] == str(math.ceil(body["retry_after"]))
+    assert "throttled" in body["detail"]
+
+
+async def test_headers_on_allowed_and_denied(client: httpx.AsyncClient) -> None:
+    allowed = await client.post("/upload")
+    assert allowed.status_code == 200
+    assert allowed.json() == {"uploaded": True}
+    assert allowed.headers["X-RateLimit-Limit"] == "5"
+    assert allowed.headers["X-RateLimit-Remaining"] == "2"
+    assert allowed.headers["RateLimit-Policy"] == '"upload";q=5;w=5000'
+    assert allowed.headers["RateLimit"].startswith('"upload";r=2;t=')
+    assert "Retry-After" not in allowed.headers
+    denied = await client.post("/upload")
+    assert denied.status_code == 429
+    assert denied.headers["X-RateLimit-Remaining"] == "2"
+    t = int(denied.headers["RateLimit"].split("t=")[1])
+    assert t == int(denied.headers["Retry-After"]) == math.ceil(denied.json()["retry_after"])
+
+
+async def test_upload_costs_three_from_its_own_bucket(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/upload")).status_code == 200
+    assert (await client.post("/upload")).status_code == 429
+    codes = [(await client.get("/ping")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+async def test_unlimited_routes_are_untouched(client: httpx.AsyncClient) -> None:
+    for _ in range(10):
+        response = await client.get("/free")
+        assert response.status_code == 200
+        assert not [name for name in response.headers if "ratelimit" in name]
+
+
+async def _forwarded(client: httpx.AsyncClient, n: int, path: str = "/ping") -> list[int]:
+    return [
+        (await client.get(path, headers={"X-Forwarded-For": f"203.0.113.{i}"})).status_code
+        for i in range(n)
+    ]
+
+
+async def test_forwarded_for_is_ignored_by_default(client: httpx.AsyncClient) -> None:
+    assert await _forwarded(client, 6) == [200] * 5 + [429]
+
+
+async def test_forwarded_for_is_believed_through_a_trusted_proxy(
+    storage_url: str, key_prefix: str
+) -> None:
+    async with serve(make_app(storage_url, key_prefix, TRUSTED_PROXY_COUNT=1)) as client:
+        assert await _forwarded(client, 8) == [200] * 8
+
+
+async def test_middleware_applies_a_global_policy(storage_url: str, key_prefix: str) -> None:
+    app = make_app(storage_url, key_prefix)
+    app.add_middleware(RateLimitMiddleware, policy="default", exempt_paths=["/ping"])
+    async with serve(app) as client:
+        first = await client.get("/free")
+        assert first.headers["X-RateLimit-Remaining"] == "4"
+        assert first.headers["RateLimit-Policy"] == '"default";q=5;w=5000'
+        assert [(await client.get("/free")).status_code for _ in range(5)] == [200] * 4 + [429]
+        denied = await client.get("/free")
+        assert set(denied.json()) == {"detail", "retry_after"}
+        assert denied.headers["Retry-After"] == str(math.ceil(denied.json()["retry_after"]))
+        assert (await client.get("/ping")).status_code == 429  # dependency, same bucket
+
+
+async def test_middleware_ignores_forwarded_for_by_default(
+    storage_url: str, key_prefix: str
+) -> None:
+    app = make_app(storage_url, key_prefix)
+    app.add_middleware(RateLimitMiddleware)
+    async with serve(app) as client:
+        assert await _forwarded(client, 6, "/free") == [200] * 5 + [429]
+
+
+async def test_custom_identity_function(storage_url: str, key_prefix: str) -> None:
+    def user(conn: Any) -> str:
+        return str(conn.headers.get("x-user", "anonymous"))
+
+    app = FastAPI(lifespan=RateLimiter(
+        {"STORAGE_URL": storage_url, "KEY_PREFIX": key_prefix, "POLICIES": POLICIES},
+        identity=user).lifespan)  # fmt: skip
+    app.add_middleware(RateLimitMiddleware)
+    app.add_api_route("/me", lambda: {"me": True})
+    async with serve(app) as client:
+        codes = [
+            (await client.get("/me", headers={"X-User": "ann"})).status_code for _ in range(6)
+        ]
+        assert codes == [200] * 5 + [429]
+        assert (await client.get("/me", headers={"X-User": "bob"})).status_code == 200
+
+
+async def test_endpoint_receives_the_decision(storage_url: str, key_prefix: str) -> None:
+    app = make_app(storage_url, key_prefix)
+
+    @app.get("/left")
+    async def left(decision: Annotated[Decision, Depends(RateLimit("default"))]) -> float:
+        return float(decision.remaining)
+
+    async with serve(app) as client:
+        assert (await client.get("/left")).json() == pytest.approx(4, abs=0.01)
+
+
+@pytest.mark.parametrize(("bad", "named"), BAD_SETTINGS)
+def test_bad_settings_fail_when_the_limiter_is_built(bad: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        make_app("memory://", "rl", **bad)
+
+
+@pytest.mark.parametrize(
+    ("policy", "cost", "named"),
+    [("nope", None, "unknown rate-limit policy 'nope'"), ("upload", 9, "cost 9 exceeds")],
+)
+async def test_bad_limits_fail_at_app_start(policy: str, cost: float | None, named: str) -> None:
+    for where in ("dependency", "middleware"):
+        app = make_app("memory://", "rl")
+        if where == "middleware":
+            app.add_middleware(RateLimitMiddleware, policy=policy, cost=cost)
+        else:
+            app.add_api_route(
+                "/bad", lambda: None, dependencies=[Depends(RateLimit(policy, cost))]
+            )
+        with pytest.raises(ConfigError, match=named):
+            async with app.router.lifespan_context(app):
+                pass  # pragma: no cover - start-up must fail
+
+
+async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
+    redis_url: str, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    """A pool of 8 connections serves a burst of 200 by waiting, never by failing over."""
+    policies = {"default": {"capacity": 50, "refill_rate": 1e-6}, "upload": POLICIES["upload"]}
+    app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
+    async with serve(app) as client:
+        running = app.state.ratelimit
+        assert isinstance(running.store, AsyncRedisStore)
+        assert running.store.client.connection_pool.max_connections == 8
+        responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
+        codes = [response.status_code for response in responses]
+        limiter = running.limiters["default"]
+        assert not limiter.failure.store_is_down
+        assert len(limiter.failure.fallback_store) == 0  # no decision came from memory
+    assert codes.count(200) == 50
+    assert codes.count(429) == 150
+    assert stored_tokens(redis_client, f"{key_prefix}:default:127.0.0.1") == pytest.approx(
+        0, abs=0.01
+    )
+
+
+@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+async def test_redis_outage_never_500_and_recovers(
+    own_redis: RedisServer, key_prefix: str, mode: str, during: int
+) -> None:
+    policies = {**POLICIES, "default": {"capacity": 1000, "refill_rate": 0.001}}
+    app = make_app(own_redis.url, key_prefix, ON_STORE_ERROR=mode, RETRY_INTERVAL=0.05,
+                   SOCKET_TIMEOUT=0.5, POLICIES=policies)  # fmt: skip
+    raw, key = own_redis.client(), f"{key_prefix}:default:127.0.0.1"
+    async with serve(app) as client:
+        assert (await client.get("/ping")).status_code == 200
+        assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
+        own_redis.stop()
+        assert [(await client.get("/ping")).status_code for _ in range(20)] == [during] * 20
+        own_redis.start()
+        assert stored_tokens(raw, key) is None
+        deadline = time.monotonic() + 10
+        while stored_tokens(raw, key) is None and time.monotonic() < deadline:
+            assert (await client.get("/ping")).status_code in {200, during}
+            await asyncio.sleep(0.02)
+        assert stored_tokens(raw, key) is not None
+        assert (await client.get("/ping")).status_code == 200
