@@ -1,0 +1,220 @@
+"""Requests per second through Flask and FastAPI, bare and behind each rate limiter.
+
+In-process, one client, one identity, limits far above the load (every request is
+admitted): Flask through its test client, FastAPI by calling the ASGI app directly
+(lifespan entered once). Each row is the median of ``--repeat`` rounds of ``--seconds``;
+"overhead" is the extra time per request against the bare endpoint of the same framework.
+Peers: Flask-Limiter and slowapi (both on ``limits``, fixed window), on the same store.
+
+    python3 bench/frameworks.py [--seconds 1] [--repeat 3]
+
+Redis comes from ``REDIS_URL``, else a private redis-server is started for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fastapi import Depends, FastAPI, Request, Response
+from flask import Flask, jsonify
+
+from adapters.fastapi import RateLimit, RateLimitMiddleware
+from adapters.fastapi import RateLimiter as FastAPILimiter
+from adapters.flask import RateLimiter as FlaskLimiter
+
+HUGE = {"capacity": 1e9, "refill_rate": 1e9}
+PEER_LIMIT = "1000000000 per hour"
+
+
+def flask_app(kind: str, url: str) -> Flask:
+    """``bare``, ``ours`` (our extension) or ``flask-limiter`` on ``url``."""
+    app = Flask(__name__)
+    view: Callable[[], Any] = lambda: jsonify(pong=True)  # noqa: E731
+    if kind == "ours":
+        limiter = FlaskLimiter(STORAGE_URL=url, KEY_PREFIX="benchf", POLICIES={"default": HUGE})
+        view = limiter.limit("default")(lambda: jsonify(pong=True))
+        limiter.init_app(app)
+    elif kind == "flask-limiter":
+        from flask_limiter import Limiter
+        from flask_limiter.util import get_remote_address
+
+        peer = Limiter(get_remote_address, app=app, storage_uri=url, headers_enabled=True)
+        view = peer.limit(PEER_LIMIT)(lambda: jsonify(pong=True))
+    app.add_url_rule("/ping", "ping", view)
+    return app
+
+
+def flask_rate(app: Flask, seconds: float) -> float:
+    client = app.test_client()
+    return _rate(lambda: client.get("/ping").status_code, seconds)
+
+
+def _rate(call: Callable[[], int], seconds: float) -> float:
+    for _ in range(50):  # warm-up: connections, script load, caches
+        assert call() == 200, "the bench expects every request to be admitted"
+    done, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(50):
+            call()
+        done += 50
+    return done / elapsed
+
+
+def fastapi_app(kind: str, url: str) -> FastAPI:
+    """``bare``, ``ours`` (dependency), ``ours-mw`` (middleware) or ``slowapi``."""
+    settings = {"STORAGE_URL": url, "KEY_PREFIX": "bencha", "POLICIES": {"default": HUGE}}
+    if kind == "slowapi":
+        return _slowapi_app(url)
+    ours = FastAPILimiter(settings)
+    app = FastAPI(lifespan=ours.lifespan if kind != "bare" else None)
+    deps = [Depends(RateLimit("default"))] if kind == "ours" else []
+    if kind == "ours-mw":
+        app.add_middleware(RateLimitMiddleware)
+
+    @app.get("/ping", dependencies=deps)
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    return app
+
+
+def _slowapi_app(url: str) -> FastAPI:
+    from slowapi import Limiter, _rate_limit_exceeded_handler
+    from slowapi.errors import RateLimitExceeded
+    from slowapi.util import get_remote_address
+
+    peer = Limiter(key_func=get_remote_address, storage_uri=url, headers_enabled=True)
+    app = FastAPI()
+    app.state.limiter = peer
+    app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)  # type: ignore[arg-type]
+
+    @app.get("/ping")
+    @peer.limit(PEER_LIMIT)
+    async def ping(request: Request, response: Response) -> dict[str, bool]:
+        return {"pong": True}
+
+    return app
+
+
+async def _asgi_get(app: FastAPI) -> int:
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/ping", "raw_path": b"/ping", "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"bench")], "client": ("127.0.0.1", 5000),
+        "server": ("bench", 80), "state": {},
+    }  # fmt: skip
+    status = [0]
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+
+    await app(scope, receive, send)
+    return status[0]
+
+
+async def _fastapi_rate_async(app: FastAPI, seconds: float) -> float:
+    async with app.router.lifespan_context(app):
+        for _ in range(50):
+            assert await _asgi_get(app) == 200, "the bench expects every request admitted"
+        done, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            for _ in range(50):
+                await _asgi_get(app)
+            done += 50
+        return done / elapsed
+
+
+def fastapi_rate(app: FastAPI, seconds: float) -> float:
+    return asyncio.run(_fastapi_rate_async(app, seconds))
+
+
+@contextmanager
+def redis_url() -> Iterator[str]:
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    from tests.redis_server import RedisServer
+
+    with RedisServer() as server:
+        yield server.url
+
+
+def rows(redis: str) -> Iterator[tuple[str, str, str, Callable[[float], float]]]:
+    """(framework, limiter, store, run) for every measured configuration."""
+    stores = (("memory", "memory://"), ("redis", redis))
+    yield "Flask", "none (bare)", "-", lambda s: flask_rate(flask_app("bare", "memory://"), s)
+    for kind, label in (("ours", "ratelimit_app"), ("flask-limiter", "Flask-Limiter")):
+        for store, url in stores:
+            yield "Flask", label, store, lambda s, k=kind, u=url: flask_rate(flask_app(k, u), s)
+    yield (
+        "FastAPI",
+        "none (bare)",
+        "-",
+        lambda s: fastapi_rate(fastapi_app("bare", "memory://"), s),
+    )
+    fastapi_kinds = (
+        ("ours", "ratelimit_app (dependency)"),
+        ("ours-mw", "ratelimit_app (middleware)"),
+        ("slowapi", "slowapi"),
+    )
+    for kind, label in fastapi_kinds:
+        for store, url in stores:
+            yield (
+                "FastAPI",
+                label,
+                store,
+                lambda s, k=kind, u=url: fastapi_rate(fastapi_app(k, u), s),
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")  # peers' deprecation chatter is not the measurement
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_url())
+        configs = list(rows(url))
+        runs: list[list[float]] = [[] for _ in configs]
+        for _ in range(args.repeat):  # rounds, so drift in machine load hits every row alike
+            for index, (_, _, _, run) in enumerate(configs):
+                runs[index].append(run(args.seconds))
+    results = [
+        (fw, lim, store, statistics.median(rates))
+        for (fw, lim, store, _), rates in zip(configs, runs, strict=True)
+    ]
+    print(table(results))
+
+
+def table(results: list[tuple[str, str, str, float]]) -> str:
+    bare = {fw: rate for fw, lim, _, rate in results if lim == "none (bare)"}
+    lines = [
+        "| framework | limiter | store | requests/s | overhead vs bare, µs/request |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for fw, lim, store, rate in results:
+        extra = "-" if lim == "none (bare)" else f"{1e6 / rate - 1e6 / bare[fw]:.0f}"
+        lines.append(f"| {fw} | {lim} | {store} | {rate:,.0f} | {extra} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
