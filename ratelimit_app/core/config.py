@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ConfigError", "RateLimitConfig", "check_cost", "check_policy_name"]
 
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
+# treated as full, which only matters for rates so small they never refill anyway.
+MAX_TTL = 2**31
 
 
 class ConfigError(ValueError):
@@ -34,15 +37,17 @@ class RateLimitConfig:
 
     capacity: float
     refill_rate: float
+    #: Seconds after which an untouched bucket is full, so storing it longer is waste.
+    ttl: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "capacity", _positive_finite("capacity", self.capacity))
-        object.__setattr__(self, "refill_rate", _positive_finite("refill_rate", self.refill_rate))
-
-    @property
-    def ttl(self) -> int:
-        """Seconds after which an untouched bucket is full, so storing it longer is waste."""
-        return max(1, math.ceil(self.capacity / self.refill_rate))
+        capacity = _positive_finite("capacity", self.capacity)
+        rate = _positive_finite("refill_rate", self.refill_rate)
+        full_after = capacity / rate
+        ttl = MAX_TTL if full_after >= MAX_TTL else max(1, math.ceil(full_after))
+        object.__setattr__(self, "capacity", capacity)
+        object.__setattr__(self, "refill_rate", rate)
+        object.__setattr__(self, "ttl", ttl)
 
     def check_cost(self, cost: Any) -> float:
         return check_cost(cost, self.capacity)
