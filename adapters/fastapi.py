@@ -170,9 +170,11 @@ class RateLimiter:
 
 def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
     for entry in app.user_middleware:
-        if entry.cls is RateLimitMiddleware:
-            kwargs = entry.kwargs
-            yield "RateLimitMiddleware", kwargs.get("policy", "default"), kwargs.get("cost")
+        factory: Any = entry.cls
+        if factory is RateLimitMiddleware:
+            given = inspect.signature(RateLimitMiddleware).bind(None, *entry.args, **entry.kwargs)
+            given.apply_defaults()
+            yield "RateLimitMiddleware", given.arguments["policy"], given.arguments["cost"]
     for route in app.routes:
         if isinstance(route, APIRoute):
             for limit in _dependencies(route.dependant):

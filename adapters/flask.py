@@ -84,6 +84,8 @@ class RateLimiter:
 
     def init_app(self, app: Flask) -> None:
         """Parse and check everything now, so a bad value fails here, not at a request."""
+        if "ratelimit" in app.extensions:
+            raise RuntimeError(f"a rate limiter is already initialised on app {app.name!r}")
         raw = {**app.config.get("RATELIMIT", {}), **self.overrides}
         settings = parse_settings(raw, extra_keys=STORAGE_KEYS, where=WHERE)
         options = parse_storage_options(settings.extra, WHERE)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis
 from fastapi import Depends, FastAPI
+from starlette.types import Message, Receive, Scope, Send
 
 from adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
@@ -181,7 +182,7 @@ async def test_bad_limits_fail_at_app_start(policy: str, cost: float | None, nam
     for where in ("dependency", "middleware"):
         app = make_app("memory://", "rl")
         if where == "middleware":
-            app.add_middleware(RateLimitMiddleware, policy=policy, cost=cost)
+            app.add_middleware(RateLimitMiddleware, policy, cost)  # positional, checked too
         else:
             app.add_api_route(
                 "/bad", lambda: None, dependencies=[Depends(RateLimit(policy, cost))]
@@ -234,3 +235,24 @@ async def test_redis_outage_never_500_and_recovers(
             await asyncio.sleep(0.02)
         assert stored_tokens(raw, key) is not None
         assert (await client.get("/ping")).status_code == 200
+
+
+async def test_middleware_passes_non_http_scopes_through() -> None:
+    """Websocket and lifespan scopes reach the app untouched, without a limiter lookup
+    (there is no app state here at all, so any lookup would raise)."""
+    seen: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"the middleware answered by itself: {message}")
+
+    middleware = RateLimitMiddleware(inner)
+    for kind in ("websocket", "lifespan"):
+        for _ in range(8):
+            await middleware({"type": kind, "path": "/ws"}, receive, send)
+    assert seen == ["websocket"] * 8 + ["lifespan"] * 8

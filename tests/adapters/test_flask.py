@@ -210,3 +210,23 @@ def test_redis_outage_never_500_and_recovers(
         time.sleep(0.02)
     assert stored_tokens(raw, key) is not None
     assert client.get("/ping").status_code == 200
+
+
+def test_init_app_twice_on_one_app_is_refused() -> None:
+    app, limiter = make_app("memory://", "rl")
+    with pytest.raises(RuntimeError, match="already initialised"):
+        limiter.init_app(app)
+
+
+def test_one_extension_serves_two_apps_with_their_own_state(key_prefix: str) -> None:
+    limiter = RateLimiter()
+    apps = [Flask(f"app{i}") for i in range(2)]
+    for app, capacity in zip(apps, (1, 2), strict=True):
+        app.config["RATELIMIT"] = {"KEY_PREFIX": key_prefix, "DEFAULT_POLICY": "default",
+                                   "POLICIES": {"default": {"capacity": capacity,
+                                                            "refill_rate": 0.001}}}  # fmt: skip
+        app.add_url_rule("/", "index", lambda: "ok")
+        limiter.init_app(app)
+    for app, capacity in zip(apps, (1, 2), strict=True):
+        codes = [app.test_client().get("/").status_code for _ in range(capacity + 1)]
+        assert codes == [200] * capacity + [429]
