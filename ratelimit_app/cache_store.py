@@ -1,0 +1,210 @@
+"""Buckets kept in a Django cache alias, with the atomicity each backend can give.
+
+* ``LocMemCache``: a local-memory cache is private to one process anyway, so its buckets
+  live in a bounded core ``MemoryStore`` (one per cache LOCATION and process) and each
+  decision is one critical section under that store's lock, on the core arithmetic.
+* ``django_redis.cache.RedisCache`` and Django's ``django.core.cache.backends.redis.
+  RedisCache``: the core ``RedisStore`` runs its Lua script on the backend's raw
+  redis-py client, so every decision is one atomic EVALSHA shared by all processes.
+  The core key (``prefix:policy:identity``) is used as is on the raw client: Django's
+  ``KEY_PREFIX``/``VERSION``/``KEY_FUNCTION`` do not apply to buckets, so the admin and
+  ``redis-cli`` see the same names.
+* Any other backend: best effort, a get then a set through the cache API under a lock
+  that only serialises this process. System check ``ratelimit.W001`` says so.
+
+Every backend failure becomes ``StoreError`` so the limiter's failure policy applies.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.cache import BaseCache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+
+from .core.bucket import BucketState, Decision, decide, refill, take
+from .core.config import RateLimitConfig
+from .core.stores.base import StoreError
+from .core.stores.memory import MemoryStore
+from .core.stores.redis import RedisStore
+
+__all__ = ["AsyncDjangoCacheStore", "DjangoCacheStore", "backend_kind"]
+
+Clock = Callable[[], float]
+_LOCMEM: dict[int, MemoryStore] = {}
+_LOCMEM_LOCK = threading.Lock()
+
+
+def backend_kind(cache: BaseCache) -> str:
+    """``locmem``, ``django-redis``, ``redis-cache`` (Django's own) or ``other``."""
+    if isinstance(cache, LocMemCache):
+        return "locmem"
+    if isinstance(cache, RedisCache):
+        return "redis-cache"
+    try:
+        from django_redis.cache import RedisCache as DjangoRedisCache
+    except ImportError:  # pragma: no cover - django-redis is optional
+        return "other"
+    return "django-redis" if isinstance(cache, DjangoRedisCache) else "other"
+
+
+def _locmem_buckets(cache: LocMemCache, clock: Clock | None) -> MemoryStore:
+    """One bucket map per LocMemCache location and process, as Django shares one dict
+    per location: every store over the same location sees the same buckets."""
+    if clock is not None:
+        return MemoryStore(clock=clock)
+    shared = id(cache._cache)  # type: ignore[attr-defined]  # kept alive by locmem._caches
+    with _LOCMEM_LOCK:
+        return _LOCMEM.setdefault(shared, MemoryStore())
+
+
+def _redis_client(alias: str, cache: BaseCache, kind: str) -> Any:
+    if kind == "django-redis":
+        from django_redis import get_redis_connection
+
+        return get_redis_connection(alias, write=True)
+    # Django's RedisCache: the first server is the one written to.
+    return cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
+
+
+class CacheAPIStore:
+    """Best effort for backends without an atomic primitive we can use: get + set,
+    serialised within this process only (other processes can interleave)."""
+
+    def __init__(self, alias: str, clock: Clock | None = None) -> None:
+        self.alias = alias
+        self.clock = clock or time.time
+        self._lock = threading.Lock()
+
+    @property
+    def cache(self) -> BaseCache:
+        return caches[self.alias]  # per thread, as Django hands out cache connections
+
+    def get_state(self, key: str) -> BucketState | None:
+        try:
+            raw = self.cache.get(key)
+        except Exception as exc:
+            raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+        return None if raw is None else BucketState(float(raw[0]), float(raw[1]))
+
+    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        with self._lock:
+            now = self.clock()
+            state, decision = take(self.get_state(key), config, now, cost)
+            try:
+                self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
+            except Exception as exc:
+                raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+        return decision
+
+    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        state = refill(self.get_state(key), config, self.clock())
+        return decide(config, 0.0, True, state.tokens)
+
+    def reset(self, key: str) -> None:
+        try:
+            self.cache.delete(key)
+        except Exception as exc:
+            raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
+        """The cache API cannot enumerate keys: nothing to list (look one identity up)."""
+        return iter(())
+
+
+class DjangoCacheStore:
+    """A ``SyncStore`` over the Django cache ``alias`` (see the module docstring).
+
+    The backend is resolved on first use, so a store can be built before the caches are
+    usable. ``clock`` is for tests; ``None`` means the backend's natural clock (Redis
+    ``TIME``, monotonic for locmem, wall time for other caches shared between hosts).
+    """
+
+    def __init__(self, alias: str = "default", clock: Clock | None = None) -> None:
+        self.alias = alias
+        self.clock = clock
+        self._impl: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return backend_kind(caches[self.alias])
+
+    @property
+    def impl(self) -> Any:
+        """The store doing the work: a ``MemoryStore``, ``RedisStore`` or ``CacheAPIStore``."""
+        if self._impl is None:
+            with self._lock:
+                if self._impl is None:
+                    self._impl = self._build()
+        return self._impl
+
+    def _build(self) -> Any:
+        cache = caches[self.alias]
+        kind = backend_kind(cache)
+        if kind == "locmem":
+            return _locmem_buckets(cache, self.clock)  # type: ignore[arg-type]
+        if kind == "other":
+            return CacheAPIStore(self.alias, self.clock)
+        try:
+            client = _redis_client(self.alias, cache, kind)
+        except Exception as exc:
+            raise StoreError(f"cache {self.alias!r}: {type(exc).__name__}: {exc}") from exc
+        return RedisStore(client, clock=self.clock)
+
+    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        return self.impl.take(key, config, cost)  # type: ignore[no-any-return]
+
+    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        return self.impl.peek(key, config)  # type: ignore[no-any-return]
+
+    def reset(self, key: str) -> None:
+        self.impl.reset(key)
+
+    def get_state(self, key: str) -> BucketState | None:
+        impl = self.impl
+        if isinstance(impl, MemoryStore):
+            return next((state for name, state in impl.scan(key) if name == key), None)
+        return impl.get_state(key)  # type: ignore[no-any-return]
+
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
+        """Stored buckets under ``prefix``: Redis SCAN, this process's locmem buckets, or
+        nothing for a backend that cannot enumerate."""
+        return self.impl.scan(prefix)  # type: ignore[no-any-return]
+
+
+class AsyncDjangoCacheStore:
+    """The async twin: locmem answers inline (a microsecond lock, never held across an
+    await); network backends run the sync call in a worker thread, as Django's own async
+    cache methods do, so the event loop never blocks on Redis."""
+
+    def __init__(
+        self,
+        alias: str = "default",
+        clock: Clock | None = None,
+        *,
+        sync: DjangoCacheStore | None = None,
+    ) -> None:
+        self.sync = sync or DjangoCacheStore(alias, clock)
+
+    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        if isinstance(self.sync.impl, MemoryStore):
+            return method(*args)
+        return await sync_to_async(method, thread_sensitive=False)(*args)
+
+    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        return await self._call(self.sync.take, key, config, cost)  # type: ignore[no-any-return]
+
+    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        return await self._call(self.sync.peek, key, config)  # type: ignore[no-any-return]
+
+    async def reset(self, key: str) -> None:
+        await self._call(self.sync.reset, key)
+
+    async def get_state(self, key: str) -> BucketState | None:
+        return await self._call(self.sync.get_state, key)  # type: ignore[no-any-return]

@@ -1,0 +1,109 @@
+"""The one place that reads ``settings.RATELIMIT``.
+
+It is parsed by the framework-free ``parse_settings`` (the same words as Flask and
+FastAPI for the same mistakes), plus the Django-only ``CACHE`` alias. The parsed result,
+the store and one limiter per policy are built on first use and dropped whenever
+``RATELIMIT`` or ``CACHES`` changes (``setting_changed``), so ``override_settings`` works
+and nothing is captured at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .cache_store import AsyncDjangoCacheStore, DjangoCacheStore
+from .core.config import ConfigError
+from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
+from .core.policies import Policy, Settings, make_limiters, parse_settings
+
+__all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
+
+DEFAULT_CACHE = "default"
+EXTRA_KEYS = ("CACHE",)
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Everything built from one value of the settings."""
+
+    settings: Settings
+    cache_alias: str
+    store: DjangoCacheStore
+    async_store: AsyncDjangoCacheStore
+    limiters: dict[str, TokenBucketRateLimiter]
+    async_limiters: dict[str, AsyncTokenBucketRateLimiter]
+
+    def policy(self, name: str) -> Policy:
+        return self.settings.policy(name)
+
+    def limiter(self, name: str) -> TokenBucketRateLimiter:
+        self.policy(name)  # a clear ConfigError for an unknown name
+        return self.limiters[name]
+
+    def async_limiter(self, name: str) -> AsyncTokenBucketRateLimiter:
+        self.policy(name)
+        return self.async_limiters[name]
+
+
+def raw_settings() -> Any:
+    """``settings.RATELIMIT`` as written (the checks validate it piece by piece)."""
+    return getattr(django_settings, "RATELIMIT", None)
+
+
+def parse() -> Settings:
+    return parse_settings(raw_settings(), extra_keys=EXTRA_KEYS)
+
+
+def cache_alias(parsed: Settings) -> str:
+    alias = parsed.extra.get("CACHE", DEFAULT_CACHE)
+    if not isinstance(alias, str) or alias not in django_settings.CACHES:
+        known = ", ".join(sorted(django_settings.CACHES)) or "none"
+        raise ConfigError(
+            f"RATELIMIT['CACHE'] = {alias!r} is not a cache alias in CACHES (have: {known})"
+        )
+    return alias
+
+
+def _build() -> Runtime:
+    parsed = parse()
+    alias = cache_alias(parsed)
+    store = DjangoCacheStore(alias)
+    limiters = make_limiters(parsed, store)
+    async_store = AsyncDjangoCacheStore(sync=store)
+    async_limiters = {
+        # shares the sync limiter's failure handler: one back-off, one fallback per policy set
+        name: AsyncTokenBucketRateLimiter(
+            policy.config, async_store, name=name,
+            key_prefix=parsed.key_prefix, on_store_error=limiters[name].failure,
+        )
+        for name, policy in parsed.policies.items()
+    }  # fmt: skip
+    return Runtime(parsed, alias, store, async_store, limiters, async_limiters)
+
+
+def get_runtime() -> Runtime:
+    """The current runtime; raises ``ConfigError`` naming the bad setting."""
+    global _runtime
+    current = _runtime
+    if current is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = _build()
+            current = _runtime
+    return current
+
+
+@receiver(setting_changed)
+def _drop_runtime(*, setting: str, **kwargs: Any) -> None:
+    global _runtime
+    if setting in ("RATELIMIT", "CACHES"):
+        with _lock:
+            _runtime = None

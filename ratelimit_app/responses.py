@@ -1,0 +1,74 @@
+"""Decisions on the request, and the HTTP answers built from them.
+
+The throttle and the decorator record each ``Decision`` on the Django request; the
+middleware (or the decorator itself) renders the rate-limit headers from it, so DRF
+responses get them too. Body and headers come from the core, identical to Flask/FastAPI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse, JsonResponse
+
+from .conf import get_runtime
+from .core.bucket import Decision
+from .core.headers import denial_body, render_headers
+
+__all__ = [
+    "add_headers",
+    "denied_response",
+    "recorded",
+    "remember",
+    "unavailable_response",
+]
+
+_ATTR = "_ratelimit_decisions"
+
+
+def _django_request(request: Any) -> Any:
+    """DRF wraps the ``HttpRequest``; the middleware only ever sees the inner one."""
+    return getattr(request, "_request", request)
+
+
+def remember(request: Any, policy: str, decision: Decision) -> None:
+    inner = _django_request(request)
+    decisions = inner.__dict__.setdefault(_ATTR, [])
+    decisions.append((policy, decision))
+
+
+def recorded(request: Any) -> tuple[str, Decision] | None:
+    """The decision to report: a denial if any, else the one closest to denying."""
+    decisions: list[tuple[str, Decision]] = _django_request(request).__dict__.get(_ATTR, [])
+    if not decisions:
+        return None
+    denied = [item for item in decisions if not item[1].allowed]
+    if denied:
+        return max(denied, key=lambda item: item[1].retry_after)
+    return max(decisions, key=lambda item: item[1].next_after)
+
+
+def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
+    """Idempotent: the decorator and the middleware may both call it."""
+    found = recorded(request)
+    if found is not None:
+        settings = get_runtime().settings
+        policy, decision = found
+        headers = render_headers(
+            decision, policy, legacy=settings.legacy_headers, ietf=settings.ietf_headers
+        )
+        for name, value in headers.items():
+            response[name] = value
+    return response
+
+
+def denied_response(request: Any, policy: str, decision: Decision) -> HttpResponse:
+    """The 429: the core JSON body, plus headers (``Retry-After`` always)."""
+    response = JsonResponse(denial_body(decision), status=429)
+    return add_headers(request, response)
+
+
+def unavailable_response() -> HttpResponse:
+    """``ON_STORE_ERROR = "raise"`` in a web request: a 503 that says why, never a 500."""
+    body = {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
+    return JsonResponse(body, status=503, headers={"Retry-After": "1"})

@@ -1,0 +1,86 @@
+"""``TokenBucketThrottle``: DRF's throttle contract over the shared token buckets.
+
+Use it in ``DEFAULT_THROTTLE_CLASSES`` or a view's ``throttle_classes``. The view picks
+its policy with ``throttle_scope`` (else ``"default"``) and may set ``throttle_cost`` or
+``throttle_cost_by_method = {"POST": 3}`` (else the policy's cost). ``wait()`` is the
+exact delay, so DRF's own 429 carries a ``Retry-After`` that is never early. Unlike DRF's
+``SimpleRateThrottle`` nothing is a get-then-set on the cache and nothing is read at
+import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import APIException, Throttled
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from .conf import get_runtime
+from .core.bucket import Decision
+from .core.headers import denial_body
+from .core.policies import Policy
+from .core.stores.base import StoreError
+from .identity import identity_for
+from .responses import recorded, remember
+
+__all__ = ["RateLimitUnavailable", "TokenBucketThrottle", "exception_handler", "view_cost"]
+
+DEFAULT_POLICY = "default"
+
+
+class RateLimitUnavailable(APIException):
+    """``ON_STORE_ERROR = "raise"`` in a request: a 503, never a 500."""
+
+    status_code = 503
+    default_detail = "Rate limiting is temporarily unavailable."
+    default_code = "ratelimit_unavailable"
+    wait = 1  # DRF's handler turns this into ``Retry-After: 1``
+
+
+def view_policy_name(view: Any) -> str:
+    return getattr(view, "throttle_scope", None) or DEFAULT_POLICY
+
+
+def view_cost(view: Any, method: str, policy: Policy) -> float:
+    """``throttle_cost_by_method[method]``, else ``throttle_cost``, else the policy's."""
+    by_method = getattr(view, "throttle_cost_by_method", None) or {}
+    cost = by_method.get(method.upper(), getattr(view, "throttle_cost", None))
+    return policy.cost if cost is None else policy.check_cost(cost)
+
+
+class TokenBucketThrottle(BaseThrottle):
+    def __init__(self) -> None:
+        self.decision: Decision | None = None
+
+    def get_identity(self, request: Any) -> str:
+        return identity_for(request, request.user)
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        runtime = get_runtime()
+        policy = runtime.policy(view_policy_name(view))
+        cost = view_cost(view, request.method, policy)
+        try:
+            decision = runtime.limiter(policy.name).allow_request(self.get_identity(request), cost)
+        except StoreError as exc:
+            raise RateLimitUnavailable() from exc
+        remember(request, policy.name, decision)
+        self.decision = decision
+        return decision.allowed
+
+    def wait(self) -> float | None:
+        if self.decision is None or self.decision.allowed:
+            return None
+        return self.decision.retry_after
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """DRF's handler, with our denial body (``detail`` + exact ``retry_after``) on 429s
+    we caused. Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
+    response = drf_exception_handler(exc, context)
+    request = context.get("request")
+    if response is not None and isinstance(exc, Throttled) and request is not None:
+        found = recorded(request)
+        if found is not None and not found[1].allowed:
+            response.data = denial_body(found[1])
+    return response
