@@ -1,0 +1,1 @@
+"""Demo apps: the Django project here, plus the Flask and FastAPI demos."""

@@ -1,0 +1,122 @@
+"""Demo settings: SQLite, the admin, DRF, and rate limits of 5 tokens refilled at 1/s.
+
+Everything a deployment changes comes from the environment, with safe development
+defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
+(buckets in Redis via django-redis instead of local memory), ``RATELIMIT_CAPACITY``,
+``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, ``RATELIMIT_TRUSTED_PROXY_COUNT``,
+``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on /api/builtin/ping, for contrast).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
+DEBUG = os.environ.get("DJANGO_DEBUG", "1").lower() in ("1", "true", "yes")
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "ratelimit_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ratelimit_app.middleware.RateLimitMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("DJANGO_DB_PATH", str(BASE_DIR / "db.sqlite3")),
+    }
+}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1.0, "SOCKET_TIMEOUT": 1.0},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+_CAPACITY = float(os.environ.get("RATELIMIT_CAPACITY", "5"))
+_RATE = float(os.environ.get("RATELIMIT_REFILL_RATE", "1.0"))
+
+RATELIMIT = {
+    "CACHE": "default",
+    "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
+    "ON_STORE_ERROR": "fallback",
+    "TRUSTED_PROXY_COUNT": int(os.environ.get("RATELIMIT_TRUSTED_PROXY_COUNT", "0")),
+    "POLICIES": {
+        "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
+        "upload": {"capacity": _CAPACITY, "refill_rate": _RATE, "cost": 3},
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_THROTTLE_CLASSES": ["ratelimit_app.throttling.TokenBucketThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"builtin": os.environ.get("DRF_BUILTIN_RATE", "5/minute")},
+    "EXCEPTION_HANDLER": "ratelimit_app.throttling.exception_handler",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # every denial is logged at INFO with policy, hashed identity, cost and retry_after
+    "loggers": {"ratelimit_app": {"handlers": ["console"], "level": "INFO"}},
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

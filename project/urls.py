@@ -1,0 +1,16 @@
+"""Demo URLs: the admin (with the rate-limit bucket page) and the limited endpoints."""
+
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/ping", views.PingView.as_view(), name="ping"),
+    path("api/upload", views.UploadView.as_view(), name="upload"),
+    path("api/builtin/ping", views.BuiltinPingView.as_view(), name="builtin-ping"),
+    path("plain/ping", views.plain_ping, name="plain-ping"),
+    path("plain/upload", views.plain_upload, name="plain-upload"),
+    path("healthz", views.health, name="health"),
+]
