@@ -1,0 +1,68 @@
+"""Django-side fixtures: the three bucket caches on the session's real Redis, and
+``RATELIMIT`` settings isolated per test by key prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+
+CACHE_KINDS = {
+    "locmem": "django.core.cache.backends.locmem.LocMemCache",
+    "django-redis": "django_redis.cache.RedisCache",
+    "redis-cache": "django.core.cache.backends.redis.RedisCache",
+}
+
+
+def caches_setting(redis_url: str) -> dict[str, dict[str, Any]]:
+    """One alias per backend kind, named after it; ``default`` stays local memory."""
+    result: dict[str, dict[str, Any]] = {
+        "default": {"BACKEND": CACHE_KINDS["locmem"], "LOCATION": "default"},
+        "other": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
+    }
+    for kind, backend in CACHE_KINDS.items():
+        location = kind if kind == "locmem" else redis_url
+        result[kind] = {"BACKEND": backend, "LOCATION": location, "KEY_PREFIX": "django-side"}
+    return result
+
+
+@pytest.fixture
+def bucket_caches(settings: Any, redis_url: str) -> dict[str, dict[str, Any]]:
+    settings.CACHES = caches_setting(redis_url)
+    yield settings.CACHES
+    caches.close_all()
+
+
+@pytest.fixture
+def policies() -> dict[str, dict[str, float]]:
+    return {
+        "default": {"capacity": 5, "refill_rate": 1.0},
+        "upload": {"capacity": 5, "refill_rate": 1.0, "cost": 3},
+    }
+
+
+@pytest.fixture
+def ratelimit(
+    settings: Any, bucket_caches: Any, key_prefix: str, policies: Any
+) -> Callable[..., dict[str, Any]]:
+    """``ratelimit(CACHE="django-redis", ...)`` sets RATELIMIT for this test."""
+
+    def configure(**overrides: Any) -> dict[str, Any]:
+        settings.RATELIMIT = {
+            "CACHE": "locmem",
+            "KEY_PREFIX": key_prefix,
+            "POLICIES": policies,
+            **overrides,
+        }
+        return settings.RATELIMIT
+
+    configure()
+    return configure
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Test users need a password hash, not a slow one."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,147 @@
+"""``DjangoCacheStore`` on every cache backend: the core behaviour suite, written once.
+
+``from tests.core.test_behaviour import *`` collects the core suite here again; the
+``store_kind``/``make_limiter`` fixtures below override the core ones, so each core
+behaviour test runs on locmem, django-redis and Django's RedisCache, sync and async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import redis
+from django.core.cache import caches
+
+from ratelimit_app.cache_store import AsyncDjangoCacheStore, DjangoCacheStore, backend_kind
+from ratelimit_app.core import (
+    AsyncTokenBucketRateLimiter,
+    RateLimitConfig,
+    StoreError,
+    TokenBucketRateLimiter,
+)
+from tests.core.conftest import Harness
+from tests.core.test_behaviour import *  # noqa: F403  - the suite, run on Django caches
+from tests.core.test_behaviour import test_redis_key_has_ttl_of_full_refill as core_ttl_test
+from tests.redis_server import RedisServer
+
+del test_redis_key_has_ttl_of_full_refill  # noqa: F821  - re-parametrized below
+
+BACKENDS = ["locmem", "django-redis", "redis-cache"]
+KINDS = BACKENDS + [f"async-{name}" for name in BACKENDS]
+
+
+@pytest.fixture(params=KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_limiter(
+    store_kind: str, bucket_caches: Any, redis_url: str, key_prefix: str, clock: Any
+) -> Iterator[Callable[..., Harness]]:
+    loop = asyncio.new_event_loop()
+    raw = redis.Redis.from_url(redis_url)
+    alias = store_kind.removeprefix("async-")
+
+    def make(config: RateLimitConfig, use_clock: Any = clock, **options: Any) -> Harness:
+        options.setdefault("key_prefix", key_prefix)
+        sync = DjangoCacheStore(alias, clock=use_clock)
+        peek_raw = None if alias == "locmem" else raw
+        if store_kind.startswith("async-"):
+            store = AsyncDjangoCacheStore(sync=sync)
+            limiter = AsyncTokenBucketRateLimiter(config, store, **options)
+            return Harness(limiter, loop.run_until_complete, peek_raw)
+        return Harness(TokenBucketRateLimiter(config, sync, **options), lambda v: v, peek_raw)
+
+    yield make
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    raw.close()
+
+
+@pytest.mark.parametrize("store_kind", ["django-redis", "redis-cache", "async-redis-cache"])
+def test_redis_key_has_ttl_of_full_refill(make_limiter) -> None:
+    """The core key is used verbatim on the raw client: no Django KEY_PREFIX/VERSION."""
+    core_ttl_test(make_limiter)
+
+
+@pytest.mark.parametrize("alias", [*BACKENDS, "other"])
+def test_backend_kinds(bucket_caches: Any, alias: str) -> None:
+    assert backend_kind(caches[alias]) == alias
+    assert DjangoCacheStore(alias).kind == alias
+
+
+@pytest.mark.parametrize("alias", BACKENDS)
+def test_threads_on_one_key_admit_exactly_capacity(
+    bucket_caches: Any, key_prefix: str, alias: str
+) -> None:
+    """64 threads, 400 requests, capacity 100, no refill to speak of: exactly 100 pass."""
+    store = DjangoCacheStore(alias)
+    limiter = TokenBucketRateLimiter(RateLimitConfig(100, 1e-9), store, key_prefix=key_prefix)
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(lambda _: limiter.allow_request("same").allowed, range(400)))
+    assert results.count(True) == 100
+
+
+@pytest.mark.parametrize("alias", BACKENDS)
+def test_scan_and_get_state_see_live_buckets(bucket_caches: Any, key_prefix: str, alias) -> None:
+    store = DjangoCacheStore(alias)
+    limiter = TokenBucketRateLimiter(RateLimitConfig(5, 1.0), store, key_prefix=key_prefix)
+    limiter.allow_request("ip:10.0.0.1", 2)
+    limiter.allow_request("user:7", 1)
+    found = dict(store.scan(key_prefix + ":"))
+    assert sorted(found) == [f"{key_prefix}:default:ip:10.0.0.1", f"{key_prefix}:default:user:7"]
+    state = store.get_state(f"{key_prefix}:default:user:7")
+    assert state is not None and 3.9 < state.tokens <= 4.0
+    assert store.get_state(f"{key_prefix}:default:nobody") is None
+
+
+def test_locmem_stores_on_one_location_share_buckets(bucket_caches: Any, key_prefix) -> None:
+    config = RateLimitConfig(2, 1e-9)
+    first = TokenBucketRateLimiter(config, DjangoCacheStore("locmem"), key_prefix=key_prefix)
+    second = TokenBucketRateLimiter(config, DjangoCacheStore("locmem"), key_prefix=key_prefix)
+    assert first.allow_request("x", 2)
+    assert not second.allow_request("x")
+
+
+def test_other_backend_is_best_effort_through_the_cache_api(settings, key_prefix) -> None:
+    """A database cache: works through get/set (the W001 check warns it is not atomic)."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "files": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                  "LOCATION": f"/tmp/rl-filecache-{key_prefix}"},
+    }  # fmt: skip
+    store = DjangoCacheStore("files")
+    assert store.kind == "other"
+    limiter = TokenBucketRateLimiter(RateLimitConfig(5, 1e-9), store, key_prefix=key_prefix)
+    assert limiter.allow_request("a", 3).remaining == pytest.approx(2.0)
+    assert not limiter.allow_request("a", 3)
+    assert store.get_state(limiter.key_for("a")).tokens == pytest.approx(2.0)
+    assert list(store.scan(key_prefix)) == []
+    limiter.reset("a")
+    assert limiter.allow_request("a", 5)
+    caches["files"].clear()
+
+
+@pytest.mark.parametrize("backend", ["django_redis.cache.RedisCache",
+                                     "django.core.cache.backends.redis.RedisCache"])  # fmt: skip
+def test_redis_outage_is_a_store_error_and_the_fallback_decides(settings, backend) -> None:
+    with RedisServer() as server:
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+            "down": {"BACKEND": backend, "LOCATION": server.url},
+        }
+        store = DjangoCacheStore("down")
+        config = RateLimitConfig(5, 1e-9)
+        assert store.take("k", config, 1).allowed
+        server.stop()
+        with pytest.raises(StoreError):
+            store.take("k", config, 1)
+    limiter = TokenBucketRateLimiter(config, store, on_store_error="fallback")
+    assert limiter.allow_request("who", 5).allowed  # decided by the memory fallback
+    assert not limiter.allow_request("who").allowed
+    caches.close_all()

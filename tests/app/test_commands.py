@@ -1,0 +1,63 @@
+"""``manage.py ratelimit list | show | reset`` over the same data as the admin page."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+
+@pytest.fixture
+def policies() -> dict[str, dict[str, float]]:
+    return {"default": {"capacity": 5, "refill_rate": 1e-6},
+            "upload": {"capacity": 5, "refill_rate": 1e-6, "cost": 3}}  # fmt: skip
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("ratelimit", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("backend", ["locmem", "django-redis"])
+def test_list_show_reset(client: Client, ratelimit: Any, key_prefix: str, backend) -> None:
+    ratelimit(CACHE=backend)
+    client.post("/api/upload")
+    client.get("/api/ping")
+    listing = run("list")
+    assert f"cache {backend} ({backend})" in listing
+    assert "upload\t5\t1e-06\t3" in listing
+    assert "2 live bucket(s)" in listing
+    # tokens now (refill applied), capacity, seconds until full, key
+    row = rf"ip:127\.0\.0\.1\tupload\t2\t5\t299999\d\.?\d*\t{key_prefix}:upload:ip:127\.0\.0\.1"
+    assert re.search(row, listing)
+    shown = run("show", "ip:127.0.0.1")
+    assert re.search(r"ip:127\.0\.0\.1\tdefault\t4\t5\t99999\d\.?\d*\t", shown)
+    assert run("reset", "ip:127.0.0.1", "--policy", "upload") == "reset ip:127.0.0.1 in: upload\n"
+    after = run("show", "ip:127.0.0.1")
+    assert "ip:127.0.0.1\tupload\t5\t5\t0\t" in after and "(not stored)" in after
+    assert "ip:127.0.0.1\tdefault\t4\t" in after
+    assert run("reset", "ip:127.0.0.1") == "reset ip:127.0.0.1 in: default, upload\n"
+    assert "0 live bucket(s)" in run("list")
+
+
+def test_unknown_policy_is_a_command_error(ratelimit: Any) -> None:
+    with pytest.raises(CommandError, match="unknown rate-limit policy 'nope'"):
+        run("reset", "ip:1.2.3.4", "--policy", "nope")
+
+
+def test_store_outage_is_a_command_error(ratelimit: Any, settings: Any) -> None:
+    from tests.redis_server import free_port
+
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {"BACKEND": "django_redis.cache.RedisCache",
+                 "LOCATION": f"redis://127.0.0.1:{free_port()}/0"},
+    }  # fmt: skip
+    ratelimit(CACHE="down")
+    with pytest.raises(CommandError, match="redis"):
+        run("list")

@@ -1,0 +1,142 @@
+"""DRF views of the demo through the test client: ``TokenBucketThrottle`` end to end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from django.test import Client
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
+
+from ratelimit_app.conf import get_runtime
+from ratelimit_app.core import ConfigError
+from ratelimit_app.throttling import TokenBucketThrottle, view_cost
+from tests.redis_server import free_port
+
+BACKENDS = ["locmem", "django-redis", "redis-cache"]
+LEGACY = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+IETF = ("RateLimit-Policy", "RateLimit")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_five_pings_pass_the_sixth_is_429(client: Client, ratelimit: Any, backend: str) -> None:
+    ratelimit(CACHE=backend)
+    for left in (4, 3, 2, 1, 0):
+        response = client.get("/api/ping")
+        assert response.status_code == 200
+        assert response["X-RateLimit-Remaining"] == str(left)
+        assert response["X-RateLimit-Limit"] == "5"
+        assert response["RateLimit-Policy"] == '"default";q=5;w=5'
+        assert "Retry-After" not in response
+    denied = client.get("/api/ping")
+    assert denied.status_code == 429
+    assert denied["Retry-After"] == "1"
+    assert denied["X-RateLimit-Remaining"] == "0"
+    assert denied["RateLimit"] == '"default";r=0;t=1'
+    body = denied.json()
+    assert body["detail"] == "Request was throttled. Expected available in 1 second."
+    assert 0 < body["retry_after"] <= 1.0
+
+
+def test_upload_costs_three(client: Client, ratelimit: Any) -> None:
+    first = client.post("/api/upload")
+    assert first.status_code == 200
+    assert first["X-RateLimit-Remaining"] == "2"
+    assert first["RateLimit"] == '"upload";r=2;t=1'
+    second = client.post("/api/upload")
+    assert second.status_code == 429
+    assert 0 < second.json()["retry_after"] <= 1.0  # (3 - 2 tokens) / 1 per second, minus refill
+    assert client.get("/api/ping").status_code == 200  # another policy, another bucket
+
+
+def test_retry_after_is_never_early_on_the_real_clock(client: Client, ratelimit: Any) -> None:
+    ratelimit(POLICIES={"default": {"capacity": 1, "refill_rate": 20.0}})
+    assert client.get("/api/ping").status_code == 200
+    denied = client.get("/api/ping")
+    assert denied.status_code == 429
+    time.sleep(denied.json()["retry_after"])
+    assert client.get("/api/ping").status_code == 200
+
+
+@pytest.mark.django_db
+def test_users_and_anonymous_clients_have_their_own_buckets(
+    client: Client, ratelimit: Any, django_user_model: Any
+) -> None:
+    for _ in range(5):
+        client.get("/api/ping")
+    assert client.get("/api/ping").status_code == 429
+    user = django_user_model.objects.create_user("ada", password="pw-for-tests")
+    client.force_login(user)
+    response = client.get("/api/ping")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Remaining"] == "4"
+    limiter = get_runtime().limiter("default")
+    assert limiter.peek(f"user:{user.pk}").remaining == pytest.approx(4, abs=0.1)
+    assert limiter.peek("ip:127.0.0.1").remaining < 1
+
+
+def test_spoofed_forwarded_for_does_not_change_the_bucket(client: Client, ratelimit) -> None:
+    for n in range(5):
+        assert client.get("/api/ping", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code == 200
+    assert client.get("/api/ping", HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 429
+
+
+def test_forwarded_for_counts_behind_a_trusted_proxy(client: Client, ratelimit: Any) -> None:
+    ratelimit(TRUSTED_PROXY_COUNT=1)
+    for _ in range(5):
+        client.get("/api/ping", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    assert client.get("/api/ping", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 429
+    other = client.get("/api/ping", HTTP_X_FORWARDED_FOR="spoofed, 198.51.100.2")
+    assert other.status_code == 200  # the proxy's view of the client, not the spoofed entry
+    assert get_runtime().limiter("default").peek("ip:198.51.100.2").remaining < 5
+
+
+@pytest.mark.parametrize(
+    ("legacy", "ietf"), [(True, False), (False, True), (False, False)]
+)  # fmt: skip
+def test_header_families_can_be_switched_off(client, ratelimit, legacy, ietf) -> None:
+    ratelimit(LEGACY_HEADERS=legacy, IETF_HEADERS=ietf)
+    response = client.get("/api/ping")
+    assert all((name in response) == legacy for name in LEGACY)
+    assert all((name in response) == ietf for name in IETF)
+
+
+@pytest.mark.parametrize(("mode", "status"), [("fallback", 200), ("allow", 200),
+                                              ("deny", 429), ("raise", 503)])  # fmt: skip
+def test_store_outage_never_gives_a_500(client, ratelimit, settings, mode, status) -> None:
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {"BACKEND": "django_redis.cache.RedisCache",
+                 "LOCATION": f"redis://127.0.0.1:{free_port()}/0"},
+    }  # fmt: skip
+    ratelimit(CACHE="down", ON_STORE_ERROR=mode)
+    response = client.get("/api/ping")
+    assert response.status_code == status
+    assert "Retry-After" in response or status == 200
+
+
+class CostlyView(APIView):
+    throttle_classes = [TokenBucketThrottle]
+    throttle_scope = "default"
+    throttle_cost = 2
+    throttle_cost_by_method = {"POST": 4}
+
+    def get(self, request: Any) -> Any:
+        from rest_framework.response import Response
+
+        return Response({})
+
+    post = get
+
+
+def test_view_costs_by_method_then_view_then_policy(ratelimit: Any) -> None:
+    factory = APIRequestFactory()
+    view = CostlyView.as_view()
+    assert view(factory.post("/")).status_code == 200  # 4 of 5
+    assert view(factory.get("/")).status_code == 429  # needs 2, 1 left
+    policy = get_runtime().policy("upload")
+    assert view_cost(APIView(), "GET", policy) == 3.0
+    with pytest.raises(ConfigError, match="exceeds capacity"):
+        view_cost(type("Huge", (), {"throttle_cost": 50})(), "GET", policy)

@@ -1,0 +1,96 @@
+"""Run the Django demo under gunicorn and fire bounded bursts of requests at it.
+
+Shared by ``tests/project/test_http_exactness.py`` and ``bench/drf_http.py``. The server
+runs in its own process group on a free loopback port and is always killed on exit.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+
+from tests.redis_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class DemoServer:
+    """``gunicorn project.wsgi`` with ``workers`` processes and the given environment."""
+
+    def __init__(self, env: dict[str, str], workers: int = 4) -> None:
+        self.port = free_port()
+        self.workers = workers
+        self.env = {**os.environ, **env, "DJANGO_DEBUG": "0"}
+        self.log = tempfile.NamedTemporaryFile(prefix="rl-gunicorn-", suffix=".log")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> DemoServer:
+        args = [
+            sys.executable, "-m", "gunicorn", "project.wsgi:application",
+            "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
+            "--backlog", "512", "--timeout", "60", "--log-level", "warning",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while get(self.port, "/healthz", timeout=2.0) != 200:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"gunicorn did not start:\n{self.output()}")
+            time.sleep(0.1)
+        return self
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+
+    def __enter__(self) -> DemoServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self.log.close()
+
+
+def get(port: int, path: str, timeout: float = 30.0) -> int:
+    """One GET on a fresh connection; 0 when the server is not answering."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        conn.close()
+
+
+def burst(port: int, path: str, requests: int = 300, concurrency: int = 50) -> Counter[int]:
+    """``requests`` GETs, ``concurrency`` at a time, from one client address."""
+    with ThreadPoolExecutor(concurrency) as pool:
+        return Counter(pool.map(lambda _: get(port, path), range(requests)))
