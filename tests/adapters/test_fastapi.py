@@ -256,3 +256,17 @@ async def test_middleware_passes_non_http_scopes_through() -> None:
         for _ in range(8):
             await middleware({"type": kind, "path": "/ws"}, receive, send)
     assert seen == ["websocket"] * 8 + ["lifespan"] * 8
+
+
+async def test_retry_after_is_never_early_on_the_real_clock(
+    storage_url: str, key_prefix: str
+) -> None:
+    """Wait exactly Retry-After, retry the same request: admitted (memory clock or Redis TIME)."""
+    shape = {"capacity": 3, "refill_rate": 2.0}
+    policies = {"default": shape, "upload": {**shape, "cost": 3}}
+    async with serve(make_app(storage_url, key_prefix, POLICIES=policies)) as client:
+        assert (await client.post("/upload")).status_code == 200
+        denied = await client.post("/upload")
+        assert denied.status_code == 429
+        await asyncio.sleep(int(denied.headers["Retry-After"]))
+        assert (await client.post("/upload")).status_code == 200

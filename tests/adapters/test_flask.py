@@ -230,3 +230,15 @@ def test_one_extension_serves_two_apps_with_their_own_state(key_prefix: str) -> 
     for app, capacity in zip(apps, (1, 2), strict=True):
         codes = [app.test_client().get("/").status_code for _ in range(capacity + 1)]
         assert codes == [200] * capacity + [429]
+
+
+def test_retry_after_is_never_early_on_the_real_clock(storage_url: str, key_prefix: str) -> None:
+    """Wait exactly Retry-After, retry the same request: admitted (memory clock or Redis TIME)."""
+    shape = {"capacity": 3, "refill_rate": 2.0}
+    policies = {"default": shape, "upload": {**shape, "cost": 3}}
+    client = make_app(storage_url, key_prefix, POLICIES=policies)[0].test_client()
+    assert client.post("/upload").status_code == 200
+    denied = client.post("/upload")
+    assert denied.status_code == 429
+    time.sleep(int(denied.headers["Retry-After"]))
+    assert client.post("/upload").status_code == 200

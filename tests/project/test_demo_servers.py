@@ -102,11 +102,12 @@ def _command(name: str, port: int) -> list[str]:
 def test_four_workers_on_one_redis_admit_exactly_capacity(
     name: str, redis_url: str, redis_client: redis.Redis, key_prefix: str, tmp_path: Path
 ) -> None:
-    port = free_port()
-    with server(_command(name, port), _env(redis_url, key_prefix), port, tmp_path / "log"):
+    port, log = free_port(), tmp_path / "log"
+    with server(_command(name, port), _env(redis_url, key_prefix), port, log):
         codes = _burst(port)
     assert codes.count(200) == CAPACITY
     assert codes.count(429) == BURST - CAPACITY
+    assert log.read_text().count("rate limited: policy=default") == BURST - CAPACITY
     key = f"{key_prefix}:default:127.0.0.1"
     assert stored_tokens(redis_client, key) == pytest.approx(0, abs=0.01)
 
