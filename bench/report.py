@@ -1,0 +1,127 @@
+"""The markdown table: medians, min-max of the repetitions, ratios to this project."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from importlib import metadata
+from typing import Any
+
+DISTRIBUTIONS = (
+    "redis", "limits", "throttled-py", "pyrate-limiter",
+    "Django", "djangorestframework", "django-redis", "django-ratelimit",
+)  # fmt: skip
+
+# metric -> (column title, formatter, show min-max, show ratio)
+COLUMNS: tuple[tuple[str, str, str, bool, bool], ...] = (
+    ("hot", "hot key, decisions/s", "rate", True, True),
+    ("spread", "10,000 keys, decisions/s", "rate", True, True),
+    ("async", "async 50 tasks, decisions/s", "rate", True, True),
+    ("exact", "admitted of 100 (4 procs x 16 threads; memory: 16 threads)", "int", True, False),
+    ("trips", "round trips / decision", "num", False, True),
+    ("commands", "Redis commands / decision", "num", False, True),
+    ("mem1", "Redis bytes / bucket after 1 hit", "int", False, True),
+    ("mem100", "Redis bytes / bucket after 100 hits", "int", False, True),
+)
+
+
+NOTES = (
+    "How to read it:",
+    "",
+    "- Memory is per process, so the memory rows race 16 threads in one process; the "
+    "Redis rows race 4 spawned processes of 16 threads each, released together.",
+    "- pyrate-limiter's `try_acquire(name, blocking=False)` returns False when another "
+    "thread holds its Limiter's process-wide lock, so under thread contention it denies "
+    "requests its bucket would admit (`blocking=True` would instead sleep until a token "
+    "frees).",
+    "- DRF's `SimpleRateThrottle` reads the request history (GET) and writes it back (SET) "
+    "without atomicity: concurrent requests overwrite each other's history.",
+    "- Algorithms differ: django-ratelimit is a fixed window (ADD, then INCR), limits' "
+    "sliding window counter weighs two fixed windows, limits' moving window keeps one "
+    "list entry per admitted request (hence its bytes after 100 hits); ratelimit_app, "
+    "throttled-py and pyrate-limiter keep constant-size token-bucket state. "
+    "ratelimit_app's script also reads the server clock (TIME).",
+    "- Round trips: calls of redis-py's `send_packed_command` (one per command or "
+    "pipeline), counted in this process. Commands: `INFO commandstats` deltas after "
+    "`CONFIG RESETSTAT`, including those a Lua script runs.",
+)
+
+
+def _fmt(value: float, kind: str) -> str:
+    if kind == "rate":
+        return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+    if kind == "int":
+        return f"{value:.0f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _cell(samples: list[float] | None, kind: str, spread: bool, ratio: float | None) -> str:
+    if not samples:
+        return "—"
+    text = _fmt(statistics.median(samples), kind)
+    if spread and len(samples) > 1:
+        text += f" ({_fmt(min(samples), kind)}-{_fmt(max(samples), kind)})"
+    if ratio is not None:
+        text += f" x{ratio:.2f}"
+    return text
+
+
+def _ratio(row: Any, ours: Any, metric: str, wanted: bool) -> float | None:
+    if not wanted or ours is None or row is ours:
+        return None
+    mine, theirs = ours.samples.get(metric), row.samples.get(metric)
+    if not mine or not theirs or statistics.median(mine) == 0:
+        return None
+    return statistics.median(theirs) / statistics.median(mine)
+
+
+def _versions(server: str) -> str:
+    found = []
+    for name in DISTRIBUTIONS:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return f"Python {platform.python_version()}, redis-server {server}, " + ", ".join(found)
+
+
+def render(
+    rows: list[Any],
+    reps: int,
+    seconds: float,
+    server: str,
+    took: float,
+    ours: str,
+    load: tuple[float, ...],
+) -> str:
+    mine = {row.backend: row for row in rows if row.name == ours}
+    lines = [
+        f"## ratelimit_app against its peers ({reps} repetitions of {seconds:g} s each)",
+        "",
+        "Cells: median (min-max of the repetitions) and xR = peer median / ratelimit_app "
+        "median on the same store (throughput: above 1 the peer is faster; round trips, "
+        "commands, bytes: above 1 the peer spends more). Bucket: 100 per 60 s for "
+        "throughput and Redis costs, 100 per hour for exactness (the arithmetic admits "
+        "exactly 100).",
+        "",
+        "| library | store | " + " | ".join(title for _, title, *_ in COLUMNS) + " |",
+        "| --- | --- |" + " ---: |" * len(COLUMNS),
+    ]
+    for row in rows:
+        cells = [
+            _cell(row.samples.get(m), kind, spread, _ratio(row, mine.get(row.backend), m, r))
+            for m, _, kind, spread, r in COLUMNS
+        ]
+        lines.append(f"| {row.name} | {row.backend} | " + " | ".join(cells) + " |")
+    lines += ["", "Redis commands per decision, by name (allowed path, 50 keys x 4 hits):", ""]
+    lines += [f"- {row.name}: {row.mix}" for row in rows if row.mix]
+    lines += ["", *NOTES]
+    lines += [
+        "",
+        f"Versions: {_versions(server)}.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}; load average (1 min) {load[0]:.1f} at the start, "
+        f"{os.getloadavg()[0]:.1f} at the end; the whole run took {took:.0f} s.",
+    ]
+    return "\n".join(lines)
