@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ratelimit_app.core import RateLimitConfig
 from ratelimit_app.core.stores.redis import parse_state
 from tests.redis_server import RedisServer
 
@@ -50,7 +49,3 @@ BAD_SETTINGS = [
     pytest.param({"ON_STORE_ERROR": "ignore"}, "ON_STORE_ERROR", id="failure-mode"),
     pytest.param({"CACHE": "default"}, "unknown setting", id="unknown-key"),
 ]  # fmt: skip
-
-
-def slow_config() -> RateLimitConfig:
-    return RateLimitConfig(5, SLOW)
