@@ -95,8 +95,9 @@ def sync_phase(rows: list[Row], url: str, plan: Plan) -> None:
             runs.append((row, metric, decide, keys))
     for _ in range(plan.reps):
         for row, metric, decide, keys in runs:
-            sample = measure.throughput(decide, keys, plan.seconds)
-            row.samples.setdefault(metric, []).append(sample)
+            rate, cpu = measure.throughput(decide, keys, plan.seconds)
+            row.samples.setdefault(metric, []).append(rate)
+            row.samples.setdefault(f"cpu_{metric}", []).append(cpu)
 
 
 async def async_phase(rows: list[Row], url: str, plan: Plan) -> None:

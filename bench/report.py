@@ -18,6 +18,8 @@ COLUMNS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("hot", "hot key, decisions/s", "rate", True, True),
     ("spread", "10,000 keys, decisions/s", "rate", True, True),
     ("async", "async 50 tasks, decisions/s", "rate", True, True),
+    ("cpu_hot", "client CPU us / decision, hot key", "num1", False, True),
+    ("cpu_spread", "client CPU us / decision, 10,000 keys", "num1", False, True),
     ("exact", "admitted of 100 (4 procs x 16 threads; memory: 16 threads)", "int", True, False),
     ("trips", "round trips / decision", "num", False, True),
     ("commands", "Redis commands / decision", "num", False, True),
@@ -53,6 +55,8 @@ def _fmt(value: float, kind: str) -> str:
         return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
     if kind == "int":
         return f"{value:.0f}"
+    if kind == "num1":
+        return f"{value:.1f}"
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
@@ -101,7 +105,9 @@ def render(
         "",
         "Cells: median (min-max of the repetitions) and xR = peer median / ratelimit_app "
         "median on the same store (throughput: above 1 the peer is faster; round trips, "
-        "commands, bytes: above 1 the peer spends more). Bucket: 100 per 60 s for "
+        "commands, bytes, CPU: above 1 the peer spends more). Client CPU is this "
+        "thread's own CPU time per decision (median of the repetitions): unlike the rates "
+        "it moves far less when other processes load the machine. Bucket: 100 per 60 s for "
         "throughput and Redis costs, 100 per hour for exactness (the arithmetic admits "
         "exactly 100).",
         "",
