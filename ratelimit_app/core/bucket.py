@@ -1,77 +1,113 @@
 """The token-bucket arithmetic of DESIGN.md, as pure functions.
 
-Nothing here reads a clock or touches a store; the Lua script in ``stores/bucket.lua``
-mirrors these lines one for one, and ``tests/core/test_bucket.py`` runs one table
-against both.
+Nothing here reads a clock or touches a store. ``consume`` is the one place the
+arithmetic lives (the memory store calls it directly, on plain floats, because it is the
+hot path); ``stores/bucket.lua`` mirrors it line for line, and the model test in
+``tests/core/test_model.py`` drives both through the same random traces.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .config import RateLimitConfig
 
-__all__ = ["BucketState", "Decision", "decide", "refill", "take"]
+__all__ = ["BucketState", "Decision", "consume", "decide", "refill", "take"]
 
 
-@dataclass(frozen=True, slots=True)
-class BucketState:
+class BucketState(NamedTuple):
+    """What a store keeps per bucket."""
+
     tokens: float
     updated_at: float
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs several times more to build, and one is built per
+# request; the derived figures are properties for the same reason. Treat it as a value.
+@dataclass(slots=True)
 class Decision:
-    """The outcome of one request against one bucket; truthy when allowed."""
+    """The outcome of one request against one bucket; truthy when allowed.
+
+    ``remaining`` is the tokens left after the decision; ``retry_after`` (0 when allowed)
+    and ``reset_after`` follow from it as DESIGN.md defines them.
+    """
 
     allowed: bool
-    limit: float
     remaining: float
-    retry_after: float
-    reset_after: float
-    cost: float = 1.0
-    refill_rate: float = 1.0
+    cost: float
+    config: RateLimitConfig
 
     def __bool__(self) -> bool:
         return self.allowed
 
     @property
+    def limit(self) -> float:
+        return self.config.capacity
+
+    @property
+    def refill_rate(self) -> float:
+        return self.config.refill_rate
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until this request could pass: ``(cost - tokens) / R``, 0 if allowed."""
+        if self.allowed:
+            return 0.0
+        return (self.cost - self.remaining) / self.config.refill_rate
+
+    @property
+    def reset_after(self) -> float:
+        """Seconds until the bucket is full: ``(C - tokens) / R``."""
+        return (self.config.capacity - self.remaining) / self.config.refill_rate
+
+    @property
     def next_after(self) -> float:
         """Seconds until another request of the same cost could pass."""
-        if not self.allowed:
-            return self.retry_after
-        return max(0.0, self.cost - self.remaining) / self.refill_rate
+        return max(0.0, self.cost - self.remaining) / self.config.refill_rate
+
+
+def consume(
+    tokens: float, updated_at: float, now: float, capacity: float, rate: float, cost: float
+) -> tuple[float, float, bool]:
+    """DESIGN.md's three steps on plain floats -> (tokens, updated_at, allowed).
+
+    1. greedy refill; a clock stepping back refills nothing and never drains;
+    2. consume ``cost`` only if the refilled bucket holds it;
+    3. ``updated_at`` never moves backwards, so no interval is credited twice.
+    """
+    if now > updated_at:
+        tokens = min(capacity, tokens + (now - updated_at) * rate)
+        updated_at = now
+    elif tokens > capacity:  # only if the capacity was lowered since the last write
+        tokens = capacity
+    if tokens >= cost:
+        return tokens - cost, updated_at, True
+    return tokens, updated_at, False
 
 
 def refill(state: BucketState | None, config: RateLimitConfig, now: float) -> BucketState:
-    """Step 1 and 3 of the semantics: greedy refill, and never move time backwards."""
+    """The state a bucket would have at ``now`` (a bucket never seen is full)."""
     if state is None:
         return BucketState(config.capacity, now)
-    elapsed = max(0.0, now - state.updated_at)
-    tokens = min(config.capacity, state.tokens + elapsed * config.refill_rate)
-    return BucketState(tokens, max(state.updated_at, now))
+    tokens, updated_at, _ = consume(
+        state.tokens, state.updated_at, now, config.capacity, config.refill_rate, 0.0
+    )
+    return BucketState(tokens, updated_at)
 
 
 def decide(config: RateLimitConfig, cost: float, allowed: bool, remaining: float) -> Decision:
-    """Build the reported figures from the tokens left; shared by every store."""
-    rate = config.refill_rate
-    return Decision(
-        allowed=allowed,
-        limit=config.capacity,
-        remaining=remaining,
-        retry_after=0.0 if allowed else (cost - remaining) / rate,
-        reset_after=(config.capacity - remaining) / rate,
-        cost=cost,
-        refill_rate=rate,
-    )
+    """The decision every store reports; kept as a function so stores never build it
+    by hand."""
+    return Decision(allowed, remaining, cost, config)
 
 
 def take(
     state: BucketState | None, config: RateLimitConfig, now: float, cost: float
 ) -> tuple[BucketState, Decision]:
-    """Step 2: consume ``cost`` if the refilled bucket holds it, else consume nothing."""
-    current = refill(state, config, now)
-    allowed = current.tokens >= cost
-    if allowed:
-        current = BucketState(current.tokens - cost, current.updated_at)
-    return current, decide(config, cost, allowed, current.tokens)
+    """``consume`` on a ``BucketState``; a bucket never seen starts full at ``now``."""
+    tokens, updated_at = (config.capacity, now) if state is None else state
+    tokens, updated_at, allowed = consume(
+        tokens, updated_at, now, config.capacity, config.refill_rate, cost
+    )
+    return BucketState(tokens, updated_at), decide(config, cost, allowed, tokens)

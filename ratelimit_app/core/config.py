@@ -50,6 +50,9 @@ class RateLimitConfig:
         object.__setattr__(self, "ttl", ttl)
 
     def check_cost(self, cost: Any) -> float:
+        kind = type(cost)
+        if (kind is int or kind is float) and 0 <= cost <= self.capacity:  # per-request path
+            return float(cost)
         return check_cost(cost, self.capacity)
 
 

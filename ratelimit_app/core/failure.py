@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .bucket import Decision
+from .bucket import Decision, decide
 from .config import ConfigError, RateLimitConfig
 from .stores.memory import MemoryStore
 
@@ -79,11 +79,10 @@ class StoreFailureHandler:
         """The decision to give while the store is unavailable."""
         if self.mode == "fallback":
             return self.fallback_store.take(key, config, cost)
-        rate = config.refill_rate
         if self.mode == "allow":
-            return Decision(True, config.capacity, config.capacity, 0.0, 0.0, cost, rate)
-        wait = max(self.retry_interval, cost / rate)
-        return Decision(False, config.capacity, 0.0, wait, config.capacity / rate, cost, rate)
+            return decide(config, cost, True, config.capacity)
+        # deny: report an empty bucket, so retry_after is the time a full refill of cost takes
+        return decide(config, cost, False, 0.0)
 
     def peek(self, key: str, config: RateLimitConfig) -> Decision:
         if self.mode == "fallback":

@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from .config import ConfigError
 
@@ -37,7 +38,7 @@ def hash_identity(identity: str) -> str:
 
 def safe_identity(identity: str) -> str:
     """The identity itself when short and plain, else its digest."""
-    if not isinstance(identity, str):
+    if type(identity) is not str:
         raise ConfigError(f"identity must be a str, got {type(identity).__name__}")
     if 0 < len(identity) <= MAX_PLAIN_IDENTITY and _SAFE.match(identity):
         return identity
@@ -59,6 +60,15 @@ def check_prefix(prefix: str) -> str:
 
 def build_key(prefix: str, policy: str, identity: str) -> str:
     """``<prefix>:<policy>:<identity-or-digest>``; prefix and policy are validated at config."""
+    try:
+        return _cached_key(prefix, policy, identity)
+    except TypeError:  # unhashable identity: let safe_identity name the problem
+        return f"{prefix}:{policy}:{safe_identity(identity)}"
+
+
+@lru_cache(maxsize=8192)
+def _cached_key(prefix: str, policy: str, identity: str) -> str:
+    """Hot clients come back on every request; the cache is bounded."""
     return f"{prefix}:{policy}:{safe_identity(identity)}"
 
 

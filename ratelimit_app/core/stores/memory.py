@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from ..bucket import BucketState, Decision, decide, refill, take
+from ..bucket import BucketState, Decision, consume, decide, refill
 from ..config import ConfigError, RateLimitConfig
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -30,45 +30,51 @@ class MemoryStore:
         self.max_keys = max_keys
         self.clock = clock
         self._lock = threading.Lock()
-        # key -> (state, expires_at)
-        self._buckets: OrderedDict[str, tuple[BucketState, float]] = OrderedDict()
+        # key -> (tokens, updated_at, expires_at), least recently used first
+        self._buckets: OrderedDict[str, tuple[float, float, float]] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._buckets)
 
-    def _current(self, key: str, now: float) -> BucketState | None:
-        entry = self._buckets.get(key)
-        if entry is None:
-            return None
-        if now >= entry[1]:
-            del self._buckets[key]
-            return None
-        return entry[0]
-
-    def _store(self, key: str, state: BucketState, config: RateLimitConfig, now: float) -> None:
+    def _insert(self, key: str, entry: tuple[float, float, float], now: float) -> None:
+        """A new key: drop a few expired buckets from the LRU end, then enforce the bound."""
         buckets = self._buckets
-        buckets[key] = (state, state.updated_at + config.ttl)
-        buckets.move_to_end(key)
         for _ in range(_SWEEP):
+            if not buckets:
+                break
             oldest = next(iter(buckets))
-            if oldest == key or buckets[oldest][1] > now:
+            if buckets[oldest][2] > now:
                 break
             del buckets[oldest]
+        buckets[key] = entry
         while len(buckets) > self.max_keys:
             buckets.popitem(last=False)
 
     def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        capacity = config.capacity
         with self._lock:
             now = self.clock()
-            state, decision = take(self._current(key, now), config, now, cost)
-            self._store(key, state, config, now)
-        return decision
+            entry = self._buckets.get(key)
+            if entry is None or now >= entry[2]:  # never seen or expired: full
+                tokens, updated_at, allowed = consume(
+                    capacity, now, now, capacity, config.refill_rate, cost
+                )
+                self._buckets.pop(key, None)
+                self._insert(key, (tokens, updated_at, updated_at + config.ttl), now)
+            else:
+                tokens, updated_at, allowed = consume(
+                    entry[0], entry[1], now, capacity, config.refill_rate, cost
+                )
+                self._buckets[key] = (tokens, updated_at, updated_at + config.ttl)
+                self._buckets.move_to_end(key)
+        return decide(config, cost, allowed, tokens)
 
     def peek(self, key: str, config: RateLimitConfig) -> Decision:
         with self._lock:
             now = self.clock()
-            state = refill(self._current(key, now), config, now)
-        return decide(config, 0.0, True, state.tokens)
+            entry = self._buckets.get(key)
+        state = None if entry is None or now >= entry[2] else BucketState(entry[0], entry[1])
+        return decide(config, 0.0, True, refill(state, config, now).tokens)
 
     def reset(self, key: str) -> None:
         with self._lock:
@@ -79,9 +85,9 @@ class MemoryStore:
         with self._lock:
             now = self.clock()
             items = [
-                (key, entry[0])
+                (key, BucketState(entry[0], entry[1]))
                 for key, entry in self._buckets.items()
-                if key.startswith(prefix) and now < entry[1]
+                if key.startswith(prefix) and now < entry[2]
             ]
         return iter(items)
 
