@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django_peers import django_ratelimit_peer, drf_peer
+
 Decide = Callable[[str], bool]
 ADecide = Callable[[str], Awaitable[bool]]
 MAX_KEYS = 100_000
@@ -212,73 +214,6 @@ def _pyrate_async(backend: str, url: str, quota: Quota) -> ADecide:
     return decide
 
 
-# ---- Django-based: DRF SimpleRateThrottle and django-ratelimit ------------------------
-
-
-def ensure_django(url: str) -> None:
-    """Configure Django in-process once: locmem for memory, django-redis for Redis."""
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    settings.configure(
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-        CACHES={
-            "default": {**locmem, "LOCATION": "default"},
-            "memory": {**locmem, "LOCATION": "bench", "OPTIONS": {"MAX_ENTRIES": MAX_KEYS}},
-            "redis": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url},
-        },
-        REST_FRAMEWORK={"DEFAULT_THROTTLE_RATES": {}},
-        RATELIMIT_USE_CACHE="memory",
-    )
-    import django
-
-    django.setup()
-
-
-def _drf(backend: str, url: str, quota: Quota) -> Decide:
-    ensure_django(url)
-    from django.core.cache import caches
-    from rest_framework.throttling import SimpleRateThrottle
-
-    class BenchThrottle(SimpleRateThrottle):
-        """A new instance per decision, as DRF makes one per request."""
-
-        cache = caches["redis" if backend == "redis" else "memory"]
-        scope = "bench"
-        rate = f"{quota.capacity}/s"
-
-        def parse_rate(self, rate: str | None) -> tuple[int, int]:
-            return quota.capacity, quota.period  # DRF's parser reads one unit letter
-
-        def get_cache_key(self, request: Any, view: Any) -> str:
-            return self.cache_format % {"scope": self.scope, "ident": request}
-
-    return lambda identity: BenchThrottle().allow_request(identity, None)
-
-
-def _django_ratelimit(backend: str, url: str, quota: Quota) -> Decide:
-    ensure_django(url)
-    from django.conf import settings
-    from django_ratelimit.core import is_ratelimited
-
-    alias = "redis" if backend == "redis" else "memory"
-    rate = f"{quota.capacity}/{quota.period}s"
-
-    def decide(identity: str) -> bool:
-        # The cache is a global setting; rows of both stores live at once in one run.
-        if settings.RATELIMIT_USE_CACHE != alias:
-            settings.RATELIMIT_USE_CACHE = alias
-        limited = is_ratelimited(
-            identity, group="bench", key=lambda group, request: request, rate=rate, increment=True
-        )
-        return not limited
-
-    return decide
-
-
 PEERS: tuple[PeerSpec, ...] = (
     PeerSpec("ratelimit_app token bucket", _ours, _ours_async),
     PeerSpec(
@@ -293,8 +228,8 @@ PEERS: tuple[PeerSpec, ...] = (
     ),
     PeerSpec("throttled-py token bucket", _throttled, _throttled_async),
     PeerSpec("pyrate-limiter token bucket", _pyrate, _pyrate_async),
-    PeerSpec("DRF SimpleRateThrottle", _drf),
-    PeerSpec("django-ratelimit", _django_ratelimit),
+    PeerSpec("DRF SimpleRateThrottle", drf_peer),
+    PeerSpec("django-ratelimit", django_ratelimit_peer),
 )
 BY_NAME = {spec.name: spec for spec in PEERS}
 OURS = PEERS[0].name
