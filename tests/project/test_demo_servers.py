@@ -69,11 +69,16 @@ def _wait_ready(
 
 
 def _burst(port: int, n: int = BURST) -> list[int]:
-    """``n`` concurrent pings from one client (32 threads, one connection pool)."""
+    """``n`` concurrent pings from one client (32 threads, one connection pool), each
+    claiming a different X-Forwarded-For: with no trusted proxy they share one bucket."""
     url = f"http://127.0.0.1:{port}/api/ping"
     limits = httpx.Limits(max_connections=32)
+
+    def ping(i: int) -> int:
+        return client.get(url, headers={"X-Forwarded-For": f"203.0.113.{i % 250}"}).status_code
+
     with httpx.Client(timeout=30, limits=limits) as client, ThreadPoolExecutor(32) as pool:
-        return list(pool.map(lambda _: client.get(url).status_code, range(n)))
+        return list(pool.map(ping, range(n)))
 
 
 def _env(redis_url: str, key_prefix: str) -> dict[str, str]:
@@ -86,7 +91,16 @@ def _env(redis_url: str, key_prefix: str) -> dict[str, str]:
 
 
 SERVERS = {
-    "fastapi-uvicorn-4": ["-m", "uvicorn", "project.fastapi_app:app", "--workers", "4"],
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default and rewrites the client
+    # address; the demo is meant to be run without a proxy, so turn that off.
+    "fastapi-uvicorn-4": [
+        "-m",
+        "uvicorn",
+        "project.fastapi_app:app",
+        "--workers",
+        "4",
+        "--no-proxy-headers",
+    ],
     "flask-gunicorn-4": ["-m", "gunicorn", "-w", "4", "project.flask_app:app"],
 }
 
