@@ -14,6 +14,11 @@ closes the store at shutdown; ``install(app)`` registers the 429 handler::
     def upload() -> dict[str, str]: ...
 
 While the app runs, its live state (store, limiters) is ``app.state.ratelimit``.
+
+The default identity is the ASGI client address, with ``X-Forwarded-For`` believed only
+through ``TRUSTED_PROXY_COUNT`` proxies. Note that uvicorn's ``--proxy-headers`` (on by
+default for 127.0.0.1) rewrites that address before the app sees it: let only one of
+the two read the header.
 """
 
 from __future__ import annotations
