@@ -192,6 +192,11 @@ class AsyncDjangoCacheStore:
     ) -> None:
         self.sync = sync or DjangoCacheStore(alias, clock)
 
+    @property
+    def clock(self) -> Clock | None:
+        """The same clock as the sync store, for anything timing this store's answers."""
+        return self.sync.clock
+
     async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         if isinstance(self.sync.impl, MemoryStore):
             return method(*args)

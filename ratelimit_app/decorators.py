@@ -33,7 +33,7 @@ def _cost(policy: str, cost: float | None) -> float:
 
 def _answer(request: Any, policy: str, decision: Decision) -> HttpResponse | None:
     remember(request, policy, decision)
-    return None if decision.allowed else denied_response(request, policy, decision)
+    return None if decision.allowed else denied_response(request, decision)
 
 
 def ratelimit(policy: str = "default", *, cost: float | None = None) -> Callable[[View], View]:

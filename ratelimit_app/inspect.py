@@ -103,15 +103,20 @@ def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[Buck
 
 
 def reset_key(key: str, runtime: Runtime | None = None) -> str:
-    """Empty the state of one bucket (it is full again); returns its policy."""
+    """Empty one bucket (it is full again) and whatever this process remembers of it;
+    returns its policy. Works on hashed identities, which only the key names."""
     runtime = runtime or get_runtime()
     found = split_key(key, runtime)
     if found is None:
         raise ConfigError(f"{key!r} is not a bucket key of this site's policies")
-    limiter = runtime.limiters[found[0]]
-    limiter.failure.fallback_store.reset(key)
+    policy = found[0]
+    for limiter in (runtime.limiters[policy], runtime.async_limiters[policy]):
+        limiter.failure.fallback_store.reset(key)
+        denials = getattr(limiter, "denials", None)  # the core's local denial memory
+        if denials is not None:
+            denials.forget(key)
     runtime.store.reset(key)
-    return found[0]
+    return policy
 
 
 def reset_identity(
@@ -121,5 +126,5 @@ def reset_identity(
     runtime = runtime or get_runtime()
     names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
     for name in names:
-        runtime.limiters[name].reset(identity)
+        reset_key(runtime.limiters[name].key_for(identity), runtime)
     return names

@@ -62,7 +62,7 @@ def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
     return response
 
 
-def denied_response(request: Any, policy: str, decision: Decision) -> HttpResponse:
+def denied_response(request: Any, decision: Decision) -> HttpResponse:
     """The 429: the core JSON body, plus headers (``Retry-After`` always)."""
     response = JsonResponse(denial_body(decision), status=429)
     return add_headers(request, response)

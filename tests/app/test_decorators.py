@@ -88,3 +88,19 @@ def test_decorator_keeps_the_view_kind_and_marks_it() -> None:
     assert iscoroutinefunction(wrapped)
     assert (wrapped.ratelimit_policy, wrapped.ratelimit_cost) == ("upload", 2)
     assert wrapped.__name__ == "async_view"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_view_charges_the_logged_in_user(
+    async_client: AsyncClient, ratelimit: Any, django_user_model: Any
+) -> None:
+    from asgiref.sync import sync_to_async
+
+    from ratelimit_app.conf import get_runtime
+
+    user = await sync_to_async(django_user_model.objects.create_user)("async", password="pw")
+    await async_client.aforce_login(user)
+    assert (await async_client.post("/plain/upload")).status_code == 200
+    limiter = get_runtime().limiter("upload")
+    assert limiter.peek(f"user:{user.pk}").remaining == pytest.approx(2.0, abs=0.1)
+    assert limiter.peek("ip:127.0.0.1").remaining == 5.0
