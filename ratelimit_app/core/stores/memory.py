@@ -102,6 +102,10 @@ class AsyncMemoryStore:
     def __len__(self) -> int:
         return len(self.sync)
 
+    @property
+    def clock(self) -> Clock:
+        return self.sync.clock
+
     async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
         return self.sync.take(key, config, cost)
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from ..bucket import BucketState, Decision, decide
 from ..config import RateLimitConfig
@@ -24,7 +24,8 @@ __all__ = ["BUCKET_SCRIPT", "AsyncRedisStore", "RedisStore", "parse_state"]
 
 BUCKET_SCRIPT = resources.files(__package__).joinpath("bucket.lua").read_text("utf-8")
 BUCKET_SHA = hashlib.sha1(BUCKET_SCRIPT.encode("utf-8")).hexdigest()
-_FAILURES = (RedisError, OSError)
+# RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
+_FAILURES = (RedisError, OSError, RedisClusterException)
 _SCAN_BATCH = 500
 
 Clock = Callable[[], float]
@@ -49,6 +50,16 @@ class _RedisBase:
             _num(config.capacity), _num(config.refill_rate), _num(cost),
             config.ttl, now, "1" if write else "0",
         )  # fmt: skip
+
+    @staticmethod
+    def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The same call as EVAL with the script's text, for a server that lost the script.
+
+        Routed by the key like EVALSHA (so a cluster asks only the key's master, not every
+        node as SCRIPT LOAD would, which fails while any master is down), and it caches
+        the script there for the next EVALSHA.
+        """
+        return ("EVAL", BUCKET_SCRIPT, *command[2:])
 
     @staticmethod
     def _decision(reply: Sequence[Any], config: RateLimitConfig, cost: float) -> Decision:
@@ -82,8 +93,7 @@ class RedisStore(_RedisBase):
             try:
                 return client.execute_command(*command)
             except NoScriptError:
-                client.script_load(BUCKET_SCRIPT)
-                return client.execute_command(*command)
+                return client.execute_command(*self._eval(command))
         except _FAILURES as exc:
             raise self._wrap(exc) from exc
 
@@ -128,14 +138,24 @@ class RedisStore(_RedisBase):
 class AsyncRedisStore(_RedisBase):
     """``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``."""
 
+    _initialized = False
+
     async def _run(self, command: tuple[Any, ...]) -> Any:
         client = self.client
         try:
+            if not self._initialized:
+                # A fresh async cluster client sends commands to random nodes until it
+                # has read the slot map; a first burst then meets MOVED, redis-py drops
+                # connections mid-flight and re-sends scripts that already ran. Read the
+                # map first (a no-op on redis.asyncio.Redis).
+                initialize = getattr(client, "initialize", None)
+                if initialize is not None:
+                    await initialize()
+                self._initialized = True
             try:
                 return await client.execute_command(*command)
             except NoScriptError:
-                await client.script_load(BUCKET_SCRIPT)
-                return await client.execute_command(*command)
+                return await client.execute_command(*self._eval(command))
         except _FAILURES as exc:
             raise self._wrap(exc) from exc
 

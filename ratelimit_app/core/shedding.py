@@ -1,0 +1,68 @@
+"""Answer a flood of denials locally, without a store round trip, when the state proves it.
+
+After the store denies a key, we know its tokens ``r`` as of a moment no earlier than
+``sent_at`` (our clock before the request left). Refill is deterministic and every other
+consumer can only lower the tokens, so at a later ``now`` the bucket holds at most
+``min(C, r + (now - sent_at) * R)``. While that upper bound is below the cost, the store
+would deny too, and we say so here. The one thing that raises tokens outside the
+arithmetic is an explicit reset from another process (admin, management command); after
+one, this process may keep denying a key for at most the ``retry_after`` it last reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from .bucket import Decision, decide
+from .config import RateLimitConfig
+
+__all__ = ["DenialCache"]
+
+# Margin below the cost: bounds this close to it go to the store, so float rounding in the
+# local bound can never turn an admission into a denial.
+_MARGIN = 1e-9
+
+
+class DenialCache:
+    """Bounded map key -> (sent_at, remaining) of recent denials."""
+
+    def __init__(
+        self, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_keys = max_keys
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._denials: dict[str, tuple[float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._denials)
+
+    def check(self, key: str, config: RateLimitConfig, cost: float, now: float) -> Decision | None:
+        """A local denial if the last known state proves one, else None (ask the store)."""
+        entry = self._denials.get(key)
+        if entry is None:
+            return None
+        sent_at, remaining = entry
+        bound = remaining + max(0.0, now - sent_at) * config.refill_rate
+        if bound < cost - _MARGIN * max(1.0, cost):
+            return decide(config, cost, False, min(config.capacity, bound))
+        self.forget(key)
+        return None
+
+    def learn(self, key: str, decision: Decision, sent_at: float) -> None:
+        if decision.allowed:
+            if key in self._denials:
+                self.forget(key)
+            return
+        with self._lock:
+            denials = self._denials
+            denials.pop(key, None)
+            if len(denials) >= self.max_keys:
+                del denials[next(iter(denials))]  # oldest denial first
+            denials[key] = (sent_at, decision.remaining)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._denials.pop(key, None)
