@@ -108,12 +108,14 @@ def test_locmem_stores_on_one_location_share_buckets(bucket_caches: Any, key_pre
     assert not second.allow_request("x")
 
 
-def test_other_backend_is_best_effort_through_the_cache_api(settings, key_prefix) -> None:
-    """A database cache: works through get/set (the W001 check warns it is not atomic)."""
+def test_other_backend_is_best_effort_through_the_cache_api(
+    settings, key_prefix, tmp_path
+) -> None:
+    """A file-based cache: works through get/set (the W001 check warns it is not atomic)."""
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         "files": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                  "LOCATION": f"/tmp/rl-filecache-{key_prefix}"},
+                  "LOCATION": str(tmp_path / "cache")},
     }  # fmt: skip
     store = DjangoCacheStore("files")
     assert store.kind == "other"
