@@ -66,7 +66,7 @@ def build_key(prefix: str, policy: str, identity: str) -> str:
         return f"{prefix}:{policy}:{safe_identity(identity)}"
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=16384)
 def _cached_key(prefix: str, policy: str, identity: str) -> str:
     """Hot clients come back on every request; the cache is bounded."""
     return f"{prefix}:{policy}:{safe_identity(identity)}"
