@@ -8,12 +8,13 @@ hot path); ``stores/bucket.lua`` mirrors it line for line, and the model test in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from .config import RateLimitConfig
 
-__all__ = ["BucketState", "Decision", "consume", "decide", "refill", "take"]
+__all__ = ["BucketState", "Decision", "binding", "consume", "decide", "refill", "take"]
 
 
 class BucketState(NamedTuple):
@@ -100,6 +101,18 @@ def decide(config: RateLimitConfig, cost: float, allowed: bool, remaining: float
     """The decision every store reports; kept as a function so stores never build it
     by hand."""
     return Decision(allowed, remaining, cost, config)
+
+
+def binding(decisions: Sequence[Decision]) -> Decision:
+    """The decision to report for a composite request: the bucket that holds it back.
+
+    Denied: the denying bucket with the longest wait. Allowed: the bucket that will hold
+    the next request back longest, then the emptiest.
+    """
+    denied = [d for d in decisions if not d.allowed]
+    if denied:
+        return max(denied, key=lambda d: d.retry_after)
+    return max(decisions, key=lambda d: (d.next_after, -d.remaining))
 
 
 def take(

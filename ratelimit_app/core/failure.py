@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from .bucket import Decision, decide
+from .bucket import Decision, binding, decide
 from .config import ConfigError, RateLimitConfig
 from .stores.memory import MemoryStore
 
 __all__ = ["FAILURE_MODES", "StoreFailureHandler"]
 
 FAILURE_MODES = ("fallback", "allow", "deny", "raise")
+Target = str | tuple[str, ...]
 logger = logging.getLogger("ratelimit_app")
 
 
@@ -75,16 +76,26 @@ class StoreFailureHandler:
         if was_down:
             logger.warning("rate-limit store answers again; back to normal decisions")
 
-    def decide(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        """The decision to give while the store is unavailable."""
+    def decide(self, target: Target, configs: Sequence[RateLimitConfig], cost: float) -> Decision:
+        """The decision to give while the store is unavailable. ``target`` is one key, or
+        a tuple of keys for a composite policy (one per config)."""
         if self.mode == "fallback":
-            return self.fallback_store.take(key, config, cost)
-        if self.mode == "allow":
-            return decide(config, cost, True, config.capacity)
-        # deny: report an empty bucket, so retry_after is the time a full refill of cost takes
-        return decide(config, cost, False, 0.0)
+            if isinstance(target, str):
+                return self.fallback_store.take(target, configs[0], cost)
+            return self.fallback_store.take_all(target, configs, cost)
+        allowed = self.mode == "allow"
+        # allow reports full buckets; deny reports empty ones, so retry_after is the time a
+        # refill of the cost takes
+        return binding(
+            [
+                decide(config, cost, allowed, config.capacity if allowed else 0.0)
+                for config in configs
+            ]
+        )
 
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        if self.mode == "fallback":
-            return self.fallback_store.peek(key, config)
-        return self.decide(key, config, 0.0)
+    def peek(self, target: Target, configs: Sequence[RateLimitConfig]) -> Decision:
+        if self.mode != "fallback":
+            return self.decide(target, configs, 0.0)
+        if isinstance(target, str):
+            return self.fallback_store.peek(target, configs[0])
+        return self.fallback_store.peek_all(target, configs)

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_PLAIN_IDENTITY",
     "build_key",
     "client_ip",
+    "composite_keys",
     "hash_identity",
     "log_identity",
     "safe_identity",
@@ -70,6 +71,17 @@ def build_key(prefix: str, policy: str, identity: str) -> str:
 def _cached_key(prefix: str, policy: str, identity: str) -> str:
     """Hot clients come back on every request; the cache is bounded."""
     return f"{prefix}:{policy}:{safe_identity(identity)}"
+
+
+def composite_keys(prefix: str, policy: str, identity: str, count: int) -> tuple[str, ...]:
+    """One key per bucket of a composite policy: ``<prefix>:<policy>:{<identity>}:<i>``.
+
+    The braces are a Redis Cluster hash tag, so every bucket of one client's composite
+    policy lands in one slot and one script can update them atomically. No identity
+    can contain a brace (they are outside the safe alphabet), so none can move the tag.
+    """
+    tag = safe_identity(identity)
+    return tuple(f"{prefix}:{policy}:{{{tag}}}:{i}" for i in range(count))
 
 
 def client_ip(

@@ -1,18 +1,21 @@
 """The limiters users call: key building, cost checks and the failure policy around a store.
 
 The sync and async classes share ``_LimiterBase``; each method differs from its twin
-only in the awaited store call.
+only in the awaited store call. A limiter guards one bucket per identity, or several at
+once (a composite policy such as 10 per second and 1000 per hour): a request then
+consumes from every bucket or from none, in one atomic store call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from .bucket import Decision
-from .config import RateLimitConfig, check_policy_name
-from .failure import StoreFailureHandler
-from .keys import build_key, check_prefix, log_identity
+from .config import ConfigError, RateLimitConfig, check_policy_name
+from .failure import StoreFailureHandler, Target
+from .keys import build_key, check_prefix, composite_keys, log_identity
 from .shedding import DenialCache
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
@@ -22,12 +25,21 @@ __all__ = ["AsyncTokenBucketRateLimiter", "TokenBucketRateLimiter"]
 logger = logging.getLogger("ratelimit_app")
 
 
+def _configs(config: RateLimitConfig | Sequence[RateLimitConfig]) -> tuple[RateLimitConfig, ...]:
+    configs = (config,) if isinstance(config, RateLimitConfig) else tuple(config)
+    if not configs or not all(isinstance(c, RateLimitConfig) for c in configs):
+        raise ConfigError(
+            f"config must be a RateLimitConfig or a non-empty sequence of them, got {config!r}"
+        )
+    return configs
+
+
 class _LimiterBase:
     store: SyncStore | AsyncStore
 
     def __init__(
         self,
-        config: RateLimitConfig,
+        config: RateLimitConfig | Sequence[RateLimitConfig],
         store: SyncStore | AsyncStore,
         *,
         name: str = "default",
@@ -35,9 +47,15 @@ class _LimiterBase:
         on_store_error: str | StoreFailureHandler = "fallback",
         shed_denials: bool | None = None,
     ) -> None:
-        if not isinstance(config, RateLimitConfig):
-            raise TypeError(f"config must be a RateLimitConfig, got {type(config).__name__}")
-        self.config = config
+        self.configs = _configs(config)
+        # The smallest bucket bounds the cost; for one bucket it is simply the config.
+        self.config = min(self.configs, key=lambda c: c.capacity)
+        self.composite = len(self.configs) > 1
+        if self.composite and not hasattr(store, "take_all"):
+            raise ConfigError(
+                f"{type(store).__name__} cannot check several buckets at once (no take_all); "
+                "use a single-bucket policy with it"
+            )
         self.store = store
         self.name = check_policy_name(name)
         self.key_prefix = check_prefix(key_prefix)
@@ -55,24 +73,38 @@ class _LimiterBase:
         )
 
     def key_for(self, identity: str) -> str:
+        """The key of the identity's bucket (for a composite policy: its name for logs and
+        the denial memory; the buckets themselves are ``keys_for``)."""
         return build_key(self.key_prefix, self.name, identity)
 
-    def _prepare(self, identity: str, cost: float) -> tuple[str, float, Decision | None, float]:
-        """Validate and build the key; answer at once when a known denial proves the
+    def keys_for(self, identity: str) -> tuple[str, ...]:
+        if not self.composite:
+            return (self.key_for(identity),)
+        return composite_keys(self.key_prefix, self.name, identity, len(self.configs))
+
+    def _target(self, identity: str, key: str) -> Target:
+        """What the store is asked about: one key, or every bucket's key."""
+        return self.keys_for(identity) if self.composite else key
+
+    def _prepare(
+        self, identity: str, cost: float
+    ) -> tuple[str, Target, float, Decision | None, float]:
+        """Validate and build the keys; answer at once when a known denial proves the
         outcome or the store is backing off. Also returns the time the request leaves."""
         cost = self.config.check_cost(cost)
         key = self.key_for(identity)
+        target = self._target(identity, key) if self.composite else key
         denials = self.denials
         if denials is None:
             sent_at = 0.0
         else:
             sent_at = denials.clock()
-            shed = denials.check(key, self.config, cost, sent_at)
+            shed = denials.check(key, cost, sent_at)
             if shed is not None:
-                return key, cost, shed, sent_at
+                return key, target, cost, shed, sent_at
         if self.failure.should_skip_store():
-            return key, cost, self.failure.decide(key, self.config, cost), sent_at
-        return key, cost, None, sent_at
+            return key, target, cost, self.failure.decide(target, self.configs, cost), sent_at
+        return key, target, cost, None, sent_at
 
     def _stored(self, key: str, decision: Decision, sent_at: float) -> Decision:
         """Bookkeeping after the store answered."""
@@ -94,21 +126,22 @@ class _LimiterBase:
             )  # fmt: skip
         return decision
 
-    def _forget(self, identity: str) -> str:
+    def _forget(self, identity: str) -> tuple[str, ...]:
         """Drop what this process remembers of a bucket before the store resets it."""
-        key = self.key_for(identity)
-        self.failure.fallback_store.reset(key)
+        keys = self.keys_for(identity)
+        for key in keys:
+            self.failure.fallback_store.reset(key)
         if self.denials is not None:
-            self.denials.forget(key)
-        return key
+            self.denials.forget(self.key_for(identity))
+        return keys
 
-    def _on_error(self, error: StoreError, key: str, cost: float | None) -> Decision:
+    def _on_error(self, error: StoreError, target: Target, cost: float | None) -> Decision:
         self.failure.failed(error)
         if self.failure.mode == "raise":
             raise error
         if cost is None:
-            return self.failure.peek(key, self.config)
-        return self.failure.decide(key, self.config, cost)
+            return self.failure.peek(target, self.configs)
+        return self.failure.decide(target, self.configs, cost)
 
 
 class TokenBucketRateLimiter(_LimiterBase):
@@ -117,26 +150,33 @@ class TokenBucketRateLimiter(_LimiterBase):
     store: SyncStore
 
     def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, cost, decision, sent_at = self._prepare(identity, cost)
+        key, target, cost, decision, sent_at = self._prepare(identity, cost)
         if decision is None:
             try:
-                decision = self._stored(key, self.store.take(key, self.config, cost), sent_at)
+                decision = self._stored(key, self._take(target, cost), sent_at)
             except StoreError as error:
-                decision = self._on_error(error, key, cost)
+                decision = self._on_error(error, target, cost)
         return self._finish(identity, decision)
 
+    def _take(self, target: Target, cost: float) -> Decision:
+        if isinstance(target, str):
+            return self.store.take(target, self.config, cost)
+        return self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
+
     def peek(self, identity: str) -> Decision:
-        key = self.key_for(identity)
+        target = self._target(identity, self.key_for(identity))
         if self.failure.should_skip_store():
-            return self.failure.peek(key, self.config)
+            return self.failure.peek(target, self.configs)
         try:
-            return self.store.peek(key, self.config)
+            if isinstance(target, str):
+                return self.store.peek(target, self.config)
+            return self.store.peek_all(target, self.configs)  # type: ignore[attr-defined, no-any-return]
         except StoreError as error:
-            return self._on_error(error, key, None)
+            return self._on_error(error, target, None)
 
     def reset(self, identity: str) -> None:
-        key = self._forget(identity)
-        self.store.reset(key)
+        for key in self._forget(identity):
+            self.store.reset(key)
 
 
 class AsyncTokenBucketRateLimiter(_LimiterBase):
@@ -145,24 +185,30 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
     store: AsyncStore
 
     async def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, cost, decision, sent_at = self._prepare(identity, cost)
+        key, target, cost, decision, sent_at = self._prepare(identity, cost)
         if decision is None:
             try:
-                taken = await self.store.take(key, self.config, cost)
-                decision = self._stored(key, taken, sent_at)
+                decision = self._stored(key, await self._take(target, cost), sent_at)
             except StoreError as error:
-                decision = self._on_error(error, key, cost)
+                decision = self._on_error(error, target, cost)
         return self._finish(identity, decision)
 
+    async def _take(self, target: Target, cost: float) -> Decision:
+        if isinstance(target, str):
+            return await self.store.take(target, self.config, cost)
+        return await self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
+
     async def peek(self, identity: str) -> Decision:
-        key = self.key_for(identity)
+        target = self._target(identity, self.key_for(identity))
         if self.failure.should_skip_store():
-            return self.failure.peek(key, self.config)
+            return self.failure.peek(target, self.configs)
         try:
-            return await self.store.peek(key, self.config)
+            if isinstance(target, str):
+                return await self.store.peek(target, self.config)
+            return await self.store.peek_all(target, self.configs)  # type: ignore[attr-defined, no-any-return]
         except StoreError as error:
-            return self._on_error(error, key, None)
+            return self._on_error(error, target, None)
 
     async def reset(self, identity: str) -> None:
-        key = self._forget(identity)
-        await self.store.reset(key)
+        for key in self._forget(identity):
+            await self.store.reset(key)

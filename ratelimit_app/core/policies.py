@@ -39,15 +39,25 @@ COMMON_KEYS = frozenset(
     }
 )
 _POLICY_KEYS = frozenset({"capacity", "refill_rate", "cost"})
+_COMPOSITE_KEYS = frozenset({"buckets", "cost"})
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A named bucket shape and the default cost of one request against it."""
+    """A named bucket shape and the default cost of one request against it.
+
+    A composite policy has several ``buckets`` (all must admit a request); ``config`` is
+    then its smallest bucket, the one that bounds the cost.
+    """
 
     name: str
     config: RateLimitConfig
     cost: float = 1.0
+    buckets: tuple[RateLimitConfig, ...] = ()
+
+    @property
+    def configs(self) -> tuple[RateLimitConfig, ...]:
+        return self.buckets or (self.config,)
 
     def check_cost(self, cost: Any) -> float:
         return self.config.check_cost(cost)
@@ -75,6 +85,8 @@ class Settings:
 
 
 def parse_policy(name: Any, raw: Any, where: str = "RATELIMIT") -> Policy:
+    """``{"capacity", "refill_rate", "cost"?}``, or ``{"buckets": [...], "cost"?}`` for a
+    composite policy whose buckets must all admit a request."""
     label = f"{where}['POLICIES'][{name!r}]"
     try:
         check_policy_name(name)
@@ -82,20 +94,51 @@ def parse_policy(name: Any, raw: Any, where: str = "RATELIMIT") -> Policy:
         raise ConfigError(f"{label}: {exc}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{label} must be a dict with capacity and refill_rate, got {raw!r}")
-    unknown = set(raw) - _POLICY_KEYS
+    if "buckets" in raw:
+        configs = _parse_buckets(raw, label)
+    else:
+        configs = (_parse_bucket(raw, label, _POLICY_KEYS),)
+    smallest = min(configs, key=lambda c: c.capacity)
+    try:
+        cost = check_cost(raw.get("cost", 1), smallest.capacity)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}") from None
+    return Policy(name, smallest, cost, configs if len(configs) > 1 else ())
+
+
+def _parse_bucket(raw: Any, label: str, allowed: frozenset[str]) -> RateLimitConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{label} must be a dict with capacity and refill_rate, got {raw!r}")
+    unknown = set(raw) - allowed
     if unknown:
         raise ConfigError(
-            f"{label}: unknown key(s) {sorted(unknown)}; allowed: capacity, refill_rate, cost"
+            f"{label}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}"
         )
     missing = {"capacity", "refill_rate"} - set(raw)
     if missing:
         raise ConfigError(f"{label}: missing {sorted(missing)}")
     try:
-        config = RateLimitConfig(raw["capacity"], raw["refill_rate"])
-        cost = check_cost(raw.get("cost", 1), config.capacity)
+        return RateLimitConfig(raw["capacity"], raw["refill_rate"])
     except ConfigError as exc:
         raise ConfigError(f"{label}: {exc}") from None
-    return Policy(name, config, cost)
+
+
+def _parse_buckets(raw: Mapping[str, Any], label: str) -> tuple[RateLimitConfig, ...]:
+    unknown = set(raw) - _COMPOSITE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; allowed: buckets, cost"
+        )
+    buckets = raw["buckets"]
+    if isinstance(buckets, (str, bytes, Mapping)) or not isinstance(buckets, Iterable):
+        raise ConfigError(f"{label}['buckets'] must be a list of bucket dicts, got {buckets!r}")
+    configs = tuple(
+        _parse_bucket(bucket, f"{label}['buckets'][{i}]", _POLICY_KEYS - {"cost"})
+        for i, bucket in enumerate(buckets)
+    )
+    if not configs:
+        raise ConfigError(f"{label}['buckets'] is empty: give at least one bucket")
+    return configs
 
 
 def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
@@ -166,7 +209,11 @@ def make_limiters(settings: Settings, store: SyncStore) -> dict[str, TokenBucket
     failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
     return {
         name: TokenBucketRateLimiter(
-            policy.config, store, name=name, key_prefix=settings.key_prefix, on_store_error=failure
+            policy.configs,
+            store,
+            name=name,
+            key_prefix=settings.key_prefix,
+            on_store_error=failure,
         )
         for name, policy in settings.policies.items()
     }
@@ -178,7 +225,11 @@ def make_async_limiters(
     failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
     return {
         name: AsyncTokenBucketRateLimiter(
-            policy.config, store, name=name, key_prefix=settings.key_prefix, on_store_error=failure
+            policy.configs,
+            store,
+            name=name,
+            key_prefix=settings.key_prefix,
+            on_store_error=failure,
         )
         for name, policy in settings.policies.items()
     }

@@ -26,7 +26,7 @@ _MARGIN = 1e-9
 
 
 class DenialCache:
-    """Bounded map key -> (sent_at, remaining) of recent denials."""
+    """Bounded map of recent denials, by the limiter's key for the identity."""
 
     def __init__(
         self, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
@@ -34,17 +34,18 @@ class DenialCache:
         self.max_keys = max_keys
         self.clock = clock
         self._lock = threading.Lock()
-        self._denials: dict[str, tuple[float, float]] = {}
+        # key -> (sent_at, remaining, config of the bucket that denied)
+        self._denials: dict[str, tuple[float, float, RateLimitConfig]] = {}
 
     def __len__(self) -> int:
         return len(self._denials)
 
-    def check(self, key: str, config: RateLimitConfig, cost: float, now: float) -> Decision | None:
+    def check(self, key: str, cost: float, now: float) -> Decision | None:
         """A local denial if the last known state proves one, else None (ask the store)."""
         entry = self._denials.get(key)
         if entry is None:
             return None
-        sent_at, remaining = entry
+        sent_at, remaining, config = entry
         bound = remaining + max(0.0, now - sent_at) * config.refill_rate
         if bound < cost - _MARGIN * max(1.0, cost):
             return decide(config, cost, False, min(config.capacity, bound))
@@ -61,7 +62,7 @@ class DenialCache:
             denials.pop(key, None)
             if len(denials) >= self.max_keys:
                 del denials[next(iter(denials))]  # oldest denial first
-            denials[key] = (sent_at, decision.remaining)
+            denials[key] = (sent_at, decision.remaining, decision.config)
 
     def forget(self, key: str) -> None:
         with self._lock:

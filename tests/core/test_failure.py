@@ -113,7 +113,7 @@ def test_back_off_skips_the_store_until_the_interval_passes() -> None:
     assert handler.should_skip_store()
     now[0] = 2.0
     assert not handler.should_skip_store()
-    denied = handler.decide("k", CONFIG, 1.0)
+    denied = handler.decide("k", (CONFIG,), 1.0)
     assert not denied.allowed and denied.retry_after == 1.0 / CONFIG.refill_rate
 
 

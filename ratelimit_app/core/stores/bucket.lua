@@ -26,13 +26,14 @@ if raw then
   local sep = string.find(raw, ' ', 1, true)
   tokens = tonumber(string.sub(raw, 1, sep - 1))
   updated = tonumber(string.sub(raw, sep + 1))
-  -- elapsed = max(0, now - updated_at): a clock stepping back refills nothing
-  local elapsed = now - updated
-  if elapsed < 0 then elapsed = 0 end
-  -- tokens = min(C, tokens + elapsed * R)
-  tokens = math.min(capacity, tokens + elapsed * rate)
-  -- updated_at = max(updated_at, now)
-  if now > updated then updated = now end
+  -- consume(): refill only when time moved forward; a clock stepping back refills
+  -- nothing and never drains, and updated_at never moves backwards
+  if now > updated then
+    tokens = math.min(capacity, tokens + (now - updated) * rate)
+    updated = now
+  elseif tokens > capacity then
+    tokens = capacity
+  end
 end
 
 if ARGV[6] == '0' then

@@ -12,9 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from ..bucket import BucketState, Decision, consume, decide, refill
+from ..bucket import BucketState, Decision, binding, consume, decide, refill
 from ..config import ConfigError, RateLimitConfig
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
@@ -69,6 +69,37 @@ class MemoryStore:
                 self._buckets.move_to_end(key)
         return decide(config, cost, allowed, tokens)
 
+    def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        """Several buckets in one critical section: all consume ``cost`` or none does."""
+        with self._lock:
+            now = self.clock()
+            refilled = [
+                self._refilled(key, config, now) for key, config in zip(keys, configs, strict=True)
+            ]
+            allowed = all(tokens >= cost for tokens, _ in refilled)
+            decisions = []
+            for key, config, (tokens, updated_at) in zip(keys, configs, refilled, strict=True):
+                if allowed:
+                    tokens -= cost
+                self._buckets.pop(key, None)
+                self._insert(key, (tokens, updated_at, updated_at + config.ttl), now)
+                decisions.append(decide(config, cost, allowed, tokens))
+        return binding(decisions)
+
+    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        return binding([self.peek(key, config) for key, config in zip(keys, configs, strict=True)])
+
+    def _refilled(self, key: str, config: RateLimitConfig, now: float) -> tuple[float, float]:
+        entry = self._buckets.get(key)
+        if entry is None or now >= entry[2]:
+            return config.capacity, now
+        tokens, updated_at, _ = consume(
+            entry[0], entry[1], now, config.capacity, config.refill_rate, 0.0
+        )
+        return tokens, updated_at
+
     def peek(self, key: str, config: RateLimitConfig) -> Decision:
         with self._lock:
             now = self.clock()
@@ -111,6 +142,14 @@ class AsyncMemoryStore:
 
     async def peek(self, key: str, config: RateLimitConfig) -> Decision:
         return self.sync.peek(key, config)
+
+    async def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        return self.sync.take_all(keys, configs, cost)
+
+    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        return self.sync.peek_all(keys, configs)
 
     async def reset(self, key: str) -> None:
         self.sync.reset(key)

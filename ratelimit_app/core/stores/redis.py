@@ -16,14 +16,27 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from ..bucket import BucketState, Decision, decide
+from ..bucket import BucketState, Decision, binding, decide
 from ..config import RateLimitConfig
 from .base import StoreError
 
-__all__ = ["BUCKET_SCRIPT", "AsyncRedisStore", "RedisStore", "parse_state"]
+__all__ = [
+    "BUCKETS_SCRIPT",
+    "BUCKET_SCRIPT",
+    "AsyncRedisStore",
+    "RedisStore",
+    "parse_state",
+]
 
-BUCKET_SCRIPT = resources.files(__package__).joinpath("bucket.lua").read_text("utf-8")
-BUCKET_SHA = hashlib.sha1(BUCKET_SCRIPT.encode("utf-8")).hexdigest()
+
+def _script(name: str) -> tuple[str, str]:
+    text = resources.files(__package__).joinpath(name).read_text("utf-8")
+    return text, hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
+BUCKETS_SCRIPT, BUCKETS_SHA = _script("buckets.lua")
+SCRIPTS = {BUCKET_SHA: BUCKET_SCRIPT, BUCKETS_SHA: BUCKETS_SCRIPT}
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
 _SCAN_BATCH = 500
@@ -59,11 +72,37 @@ class _RedisBase:
         node as SCRIPT LOAD would, which fails while any master is down), and it caches
         the script there for the next EVALSHA.
         """
-        return ("EVAL", BUCKET_SCRIPT, *command[2:])
+        return ("EVAL", SCRIPTS[command[1]], *command[2:])
+
+    def _multi_command(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float, write: bool
+    ) -> tuple[Any, ...]:
+        now = "" if self.clock is None else _num(self.clock())
+        per_bucket = [
+            arg
+            for config in configs
+            for arg in (_num(config.capacity), _num(config.refill_rate), config.ttl)
+        ]
+        return (
+            "EVALSHA", BUCKETS_SHA, len(keys), *keys,
+            _num(cost), now, "1" if write else "0", *per_bucket,
+        )  # fmt: skip
 
     @staticmethod
     def _decision(reply: Sequence[Any], config: RateLimitConfig, cost: float) -> Decision:
         return decide(config, cost, bool(int(reply[0])), float(reply[1]))
+
+    @staticmethod
+    def _multi_decision(
+        reply: Sequence[Any], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        allowed = bool(int(reply[0]))
+        return binding(
+            [
+                decide(config, cost, allowed, float(raw))
+                for config, raw in zip(configs, reply[1:], strict=True)
+            ]
+        )
 
     @staticmethod
     def _wrap(exc: BaseException) -> StoreError:
@@ -102,6 +141,16 @@ class RedisStore(_RedisBase):
 
     def peek(self, key: str, config: RateLimitConfig) -> Decision:
         return self._decision(self._run(self._command(key, config, 0.0, False)), config, 0.0)
+
+    def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        reply = self._run(self._multi_command(keys, configs, cost, True))
+        return self._multi_decision(reply, configs, cost)
+
+    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        reply = self._run(self._multi_command(keys, configs, 0.0, False))
+        return self._multi_decision(reply, configs, 0.0)
 
     def reset(self, key: str) -> None:
         try:
@@ -166,6 +215,16 @@ class AsyncRedisStore(_RedisBase):
     async def peek(self, key: str, config: RateLimitConfig) -> Decision:
         reply = await self._run(self._command(key, config, 0.0, False))
         return self._decision(reply, config, 0.0)
+
+    async def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        reply = await self._run(self._multi_command(keys, configs, cost, True))
+        return self._multi_decision(reply, configs, cost)
+
+    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        reply = await self._run(self._multi_command(keys, configs, 0.0, False))
+        return self._multi_decision(reply, configs, 0.0)
 
     async def reset(self, key: str) -> None:
         try:
