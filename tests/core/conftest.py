@@ -7,6 +7,7 @@ written once; each async harness owns its event loop and the client bound to it.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -64,7 +65,10 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def make_limiter(
     store_kind: str, redis_url: str, key_prefix: str, clock: Callable[[], float]
 ) -> Iterator[Callable[..., Harness]]:
-    """``make_limiter(config, clock=..., **limiter_options) -> Harness`` on this store."""
+    """``make_limiter(config, use_clock=..., **limiter_options) -> Harness`` on this store.
+
+    ``use_clock=None`` gives each store its real default clock (monotonic; Redis TIME).
+    """
     loop = asyncio.new_event_loop()
     cleanups: list[Callable[[], Any]] = []
 
@@ -77,11 +81,13 @@ def make_limiter(
         cleanups.append(raw.close)
         if store_kind == "memory":
             return Harness(
-                TokenBucketRateLimiter(config, MemoryStore(clock=use_clock), **options),
+                TokenBucketRateLimiter(
+                    config, MemoryStore(clock=use_clock or time.monotonic), **options
+                ),
                 _identity, None,
             )  # fmt: skip
         if store_kind == "async-memory":
-            store = AsyncMemoryStore(clock=use_clock)
+            store = AsyncMemoryStore(clock=use_clock or time.monotonic)
             return Harness(AsyncTokenBucketRateLimiter(config, store, **options), run_async, None)
         if store_kind == "redis":
             client = redis.Redis.from_url(redis_url)
