@@ -128,21 +128,30 @@ def command_stats(client: redis.Redis) -> dict[str, int]:
     }
 
 
-def redis_cost(decide: Decide, admin: redis.Redis, tag: str) -> tuple[float, float, str]:
-    """(round trips, Redis commands, command mix) per decision on the allowed path:
-    50 fresh keys, each decided 4 times round robin (first hits and repeat hits)."""
-    keys = [f"{tag}-cost-{i}" for i in range(50)]
-    decide(f"{tag}-cost-warm")
+def redis_cost(decide: Decide, admin: redis.Redis, keys: list[str]) -> tuple[float, float, str]:
+    """(round trips, Redis commands, command mix) per decision over ``keys`` in order."""
     admin.config_resetstat()
     before = round_trips()
-    for _ in range(4):
-        for key in keys:
-            decide(key)
+    for key in keys:
+        decide(key)
     trips = round_trips() - before
     stats = command_stats(admin)
-    total = len(keys) * 4
+    total = len(keys)
     mix = ", ".join(f"{name} {calls / total:g}" for name, calls in sorted(stats.items()))
     return trips / total, sum(stats.values()) / total, mix
+
+
+def allowed_path(tag: str) -> list[str]:
+    """50 fresh keys, each decided 4 times round robin: first hits and repeat hits."""
+    return [f"{tag}-cost-{i}" for _ in range(4) for i in range(50)]
+
+
+def denied_path(decide: Decide, tag: str, capacity: int) -> list[str]:
+    """One key drained first, then decided 200 times: a client being refused."""
+    key = f"{tag}-drained"
+    for _ in range(capacity + 20):
+        decide(key)
+    return [key] * 200
 
 
 def bytes_per_bucket(decide: Decide, admin: redis.Redis, tag: str, hits: int, n: int) -> float:

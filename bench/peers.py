@@ -61,6 +61,7 @@ class Row:
     tag: str  # prefix of every identity this row uses, unique per run
     samples: dict[str, list[float]] = field(default_factory=dict)
     mix: str = ""
+    denied_mix: str = ""
 
 
 @contextmanager
@@ -136,8 +137,12 @@ def cost_phase(rows: list[Row], url: str) -> None:
     admin = redis.Redis.from_url(url)
     for row in (row for row in rows if row.backend == "redis"):
         decide = build(row.name, row.backend, url, THROUGHPUT)
-        trips, commands, row.mix = measure.redis_cost(decide, admin, row.tag)
+        decide(f"{row.tag}-cost-warm")
+        trips, commands, row.mix = measure.redis_cost(decide, admin, measure.allowed_path(row.tag))
         row.samples["trips"], row.samples["commands"] = [trips], [commands]
+        drained = measure.denied_path(decide, row.tag, THROUGHPUT.capacity)
+        trips, commands, row.denied_mix = measure.redis_cost(decide, admin, drained)
+        row.samples["trips_denied"], row.samples["commands_denied"] = [trips], [commands]
         row.samples["mem1"] = [measure.bytes_per_bucket(decide, admin, row.tag, 1, 200)]
         row.samples["mem100"] = [measure.bytes_per_bucket(decide, admin, row.tag, 100, 10)]
     admin.close()

@@ -21,8 +21,10 @@ COLUMNS: tuple[tuple[str, str, str, bool, bool], ...] = (
     ("cpu_hot", "client CPU us / decision, hot key", "num1", False, True),
     ("cpu_spread", "client CPU us / decision, 10,000 keys", "num1", False, True),
     ("exact", "admitted of 100 (4 procs x 16 threads; memory: 16 threads)", "int", True, False),
-    ("trips", "round trips / decision", "num", False, True),
-    ("commands", "Redis commands / decision", "num", False, True),
+    ("trips", "round trips / decision, admitted", "num", False, True),
+    ("commands", "Redis commands / decision, admitted", "num", False, True),
+    ("trips_denied", "round trips / decision, drained key", "num", False, True),
+    ("commands_denied", "Redis commands / decision, drained key", "num", False, True),
     ("mem1", "Redis bytes / bucket after 1 hit", "int", False, True),
     ("mem100", "Redis bytes / bucket after 100 hits", "int", False, True),
 )
@@ -44,6 +46,11 @@ NOTES = (
     "list entry per admitted request (hence its bytes after 100 hits); ratelimit_app, "
     "throttled-py and pyrate-limiter keep constant-size token-bucket state. "
     "ratelimit_app's script also reads the server clock (TIME).",
+    "- The hot key is drained after its first 100 decisions, so that column measures "
+    "refusals. ratelimit_app remembers a denial in-process (`ratelimit_app/core/"
+    "shedding.py`) and refuses a drained key locally, without a round trip, until the "
+    "refill could admit it again; no peer does, so on Redis that column compares a local "
+    "refusal with a Redis round trip. The drained-key columns show the same.",
     "- Round trips: calls of redis-py's `send_packed_command` (one per command or "
     "pipeline), counted in this process. Commands: `INFO commandstats` deltas after "
     "`CONFIG RESETSTAT`, including those a Lua script runs.",
@@ -120,8 +127,12 @@ def render(
             for m, _, kind, spread, r in COLUMNS
         ]
         lines.append(f"| {row.name} | {row.backend} | " + " | ".join(cells) + " |")
-    lines += ["", "Redis commands per decision, by name (allowed path, 50 keys x 4 hits):", ""]
-    lines += [f"- {row.name}: {row.mix}" for row in rows if row.mix]
+    lines += [
+        "",
+        "Redis commands per decision, by name: admitted (50 keys x 4 hits) | drained",
+        "",
+    ]
+    lines += [f"- {row.name}: {row.mix} | {row.denied_mix or '-'}" for row in rows if row.mix]
     lines += ["", *NOTES]
     lines += [
         "",
