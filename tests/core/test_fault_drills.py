@@ -47,6 +47,9 @@ pytestmark = pytest.mark.slow
 
 C = int(DRILL.capacity)
 RETRY_INTERVAL = 0.1
+# Denial shedding off: with it, a key Redis denied stays denied locally until the
+# retry_after Redis gave (days here), so a drained key would never ask Redis again.
+DRILL_OPTIONS = {"key_prefix": "drill", "shed_denials": False}
 OUTAGE = 0.6  # seconds the server stays dead, long enough for several back-off windows
 PHASES = ("before", "outage", "recovery")
 
@@ -78,8 +81,10 @@ def check_policy(recorder: Recorder, mode: str, phases: tuple[str, ...]) -> None
 def check_killed_drill(recorder: Recorder, mode: str, state_tokens: float) -> None:
     print(f"\n[{mode}] killed and restarted:\n{recorder.summary(PHASES)}")
     assert recorder.store_admits["before"] == C  # first life: drained exactly
-    assert recorder.store_answers["outage"] == 0  # nothing reached a dead server
-    assert recorder.store_admits["recovery"] == C  # second life: a full bucket, drained once
+    assert recorder.store_failures["outage"] > 0  # the outage was felt, not backed off whole
+    # Second life: a full bucket, drained exactly once. (A call started late in the
+    # outage may land on the restarted server, so count the two phases together.)
+    assert recorder.store_admits["outage"] + recorder.store_admits["recovery"] == C
     assert state_tokens < 1.0  # the key is back in Redis, drained (plus a negligible refill)
     check_policy(recorder, mode, PHASES)
     policy_admitted = sum(bool(c.allowed) for c in recorder.by_policy(*PHASES))
@@ -94,7 +99,7 @@ def test_redis_killed_and_restarted_mid_load(server: RedisServer, mode: str) -> 
     store = RedisStore(client)
     handler = StoreFailureHandler(mode, retry_interval=RETRY_INTERVAL)
     limiter = TokenBucketRateLimiter(
-        DRILL, CountingStore(store, recorder), key_prefix="drill", on_store_error=handler
+        DRILL, CountingStore(store, recorder), **DRILL_OPTIONS, on_store_error=handler
     )
     with Load(lambda _: timed_call(recorder, lambda: limiter.allow_request("victim"))) as load:
         wait_until(lambda: recorder.store_answers["before"] > C, 10, "bucket drained on Redis")
@@ -128,7 +133,7 @@ async def test_async_redis_killed_and_restarted_mid_load(server: RedisServer, mo
     store = AsyncRedisStore(client)
     handler = StoreFailureHandler(mode, retry_interval=RETRY_INTERVAL)
     limiter = AsyncTokenBucketRateLimiter(
-        DRILL, AsyncCountingStore(store, recorder), key_prefix="drill", on_store_error=handler
+        DRILL, AsyncCountingStore(store, recorder), **DRILL_OPTIONS, on_store_error=handler
     )
     stop = asyncio.Event()
 
@@ -167,7 +172,7 @@ def test_redis_slower_than_the_socket_timeout(server: RedisServer, mode: str) ->
     store = RedisStore(client)
     handler = StoreFailureHandler(mode, retry_interval=RETRY_INTERVAL)
     limiter = TokenBucketRateLimiter(
-        BIG, CountingStore(store, recorder), key_prefix="drill", on_store_error=handler
+        BIG, CountingStore(store, recorder), **DRILL_OPTIONS, on_store_error=handler
     )
     admin = server.client()
     stall = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", STALL))
