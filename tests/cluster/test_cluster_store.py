@@ -145,3 +145,18 @@ def test_noscript_on_every_node_is_reloaded(
     assert all(limiter.allow(who).remaining == 3.0 for who in names)
     _flush_scripts_everywhere(redis_cluster)
     assert all(limiter.peek(who).remaining == 3.0 for who in names)
+
+
+def test_composite_policy_is_one_script_on_one_master(
+    make_cluster_limiter: MakeLimiter, redis_cluster: RedisClusterServer, clock: ManualClock
+) -> None:
+    """Several buckets per client share a hash tag: one slot, all or none, no CROSSSLOT."""
+    burst, sustained = RateLimitConfig(3, 1.0), RateLimitConfig(5, 0.05)
+    limiter = make_cluster_limiter([burst, sustained])
+    assert [bool(limiter.allow("erin")) for _ in range(4)] == [True, True, True, False]
+    clock.advance(3.0)  # burst refills to 3; sustained only to 2 + 3 * 0.05 = 2.15
+    assert [bool(limiter.allow("erin")) for _ in range(3)] == [True, True, False]
+    keys = limiter.limiter.keys_for("erin")
+    assert len({redis_cluster.master_for(key) for key in keys}) == 1
+    owners = {redis_cluster.master_for(limiter.limiter.keys_for(f"c{n}")[0]) for n in range(30)}
+    assert owners == {0, 1, 2}
