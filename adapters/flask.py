@@ -50,7 +50,8 @@ Identity = Callable[[], str]
 def default_identity() -> str:
     """The client IP, believing X-Forwarded-For only through the trusted proxies."""
     trusted = _state(current_app).settings.trusted_proxy_count
-    return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
+    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR") if trusted else None
+    return client_ip(request.remote_addr, forwarded, trusted)
 
 
 @dataclass(slots=True)

@@ -5,7 +5,8 @@ admitted): Flask through its test client, FastAPI by calling the ASGI app direct
 (lifespan entered once). Each row shows the median and the best of ``--repeat`` rounds of
 ``--seconds``; "overhead" is the extra time per request against the bare endpoint of the
 same framework, from the best rounds (on a shared machine the best round is the one least
-disturbed by other load).
+disturbed by other load). "client CPU" is this process's CPU time per request (median),
+which other load on the machine barely moves; it excludes the Redis server's own work.
 Peers: Flask-Limiter and slowapi (both on ``limits``, fixed window), on the same store.
 
     python3 bench/frameworks.py [--seconds 1] [--repeat 3]
@@ -25,7 +26,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,6 +38,7 @@ from adapters.fastapi import RateLimit, RateLimitMiddleware
 from adapters.fastapi import RateLimiter as FastAPILimiter
 from adapters.flask import RateLimiter as FlaskLimiter
 
+Sample = tuple[float, float]  # requests per second, CPU microseconds per request
 HUGE = {"capacity": 1e9, "refill_rate": 1e9}
 PEER_LIMIT = "1000000000 per hour"
 
@@ -59,20 +61,20 @@ def flask_app(kind: str, url: str) -> Flask:
     return app
 
 
-def flask_rate(app: Flask, seconds: float) -> float:
+def flask_rate(app: Flask, seconds: float) -> Sample:
     client = app.test_client()
     return _rate(lambda: client.get("/ping").status_code, seconds)
 
 
-def _rate(call: Callable[[], int], seconds: float) -> float:
+def _rate(call: Callable[[], int], seconds: float) -> Sample:
     for _ in range(50):  # warm-up: connections, script load, caches
         assert call() == 200, "the bench expects every request to be admitted"
-    done, start = 0, time.perf_counter()
+    done, start, cpu = 0, time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - start) < seconds:
         for _ in range(50):
             call()
         done += 50
-    return done / elapsed
+    return done / elapsed, (time.process_time() - cpu) * 1e6 / done
 
 
 def fastapi_app(kind: str, url: str) -> FastAPI:
@@ -131,19 +133,19 @@ async def _asgi_get(app: FastAPI) -> int:
     return status[0]
 
 
-async def _fastapi_rate_async(app: FastAPI, seconds: float) -> float:
+async def _fastapi_rate_async(app: FastAPI, seconds: float) -> Sample:
     async with app.router.lifespan_context(app):
         for _ in range(50):
             assert await _asgi_get(app) == 200, "the bench expects every request admitted"
-        done, start = 0, time.perf_counter()
+        done, start, cpu = 0, time.perf_counter(), time.process_time()
         while (elapsed := time.perf_counter() - start) < seconds:
             for _ in range(50):
                 await _asgi_get(app)
             done += 50
-        return done / elapsed
+        return done / elapsed, (time.process_time() - cpu) * 1e6 / done
 
 
-def fastapi_rate(app: FastAPI, seconds: float) -> float:
+def fastapi_rate(app: FastAPI, seconds: float) -> Sample:
     return asyncio.run(_fastapi_rate_async(app, seconds))
 
 
@@ -159,15 +161,15 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
-def _flask_run(kind: str, url: str) -> Callable[[float], float]:
+def _flask_run(kind: str, url: str) -> Callable[[float], Sample]:
     return lambda seconds: flask_rate(flask_app(kind, url), seconds)
 
 
-def _fastapi_run(kind: str, url: str) -> Callable[[float], float]:
+def _fastapi_run(kind: str, url: str) -> Callable[[float], Sample]:
     return lambda seconds: fastapi_rate(fastapi_app(kind, url), seconds)
 
 
-def rows(redis: str) -> Iterator[tuple[str, str, str, Callable[[float], float]]]:
+def rows(redis: str) -> Iterator[tuple[str, str, str, Callable[[float], Sample]]]:
     """(framework, limiter, store, run) for every measured configuration."""
     stores = (("memory", "memory://"), ("redis", redis))
     yield "Flask", "none (bare)", "-", _flask_run("bare", "memory://")
@@ -194,26 +196,48 @@ def main() -> None:
     with ExitStack() as stack:
         url = stack.enter_context(redis_url())
         configs = list(rows(url))
-        runs: list[list[float]] = [[] for _ in configs]
+        runs: list[list[Sample]] = [[] for _ in configs]
         for _ in range(args.repeat):  # rounds, so drift in machine load hits every row alike
             for index, (_, _, _, run) in enumerate(configs):
                 runs[index].append(run(args.seconds))
     results = [
-        (fw, lim, store, statistics.median(rates), max(rates))
-        for (fw, lim, store, _), rates in zip(configs, runs, strict=True)
+        Row(fw, lim, store, *_summary(samples))
+        for (fw, lim, store, _), samples in zip(configs, runs, strict=True)
     ]
     print(table(results))
 
 
-def table(results: list[tuple[str, str, str, float, float]]) -> str:
-    bare = {fw: best for fw, lim, _, _, best in results if lim == "none (bare)"}
+class Row(NamedTuple):
+    framework: str
+    limiter: str
+    store: str
+    median: float
+    best: float
+    cpu: float
+
+
+def _summary(samples: list[Sample]) -> tuple[float, float, float]:
+    rates = [rate for rate, _ in samples]
+    return statistics.median(rates), max(rates), statistics.median(cpu for _, cpu in samples)
+
+
+def table(results: list[Row]) -> str:
+    bare = {row.framework: row for row in results if row.limiter == "none (bare)"}
     lines = [
-        "| framework | limiter | store | requests/s median | best | overhead vs bare, µs/req |",
-        "| --- | --- | --- | ---: | ---: | ---: |",
+        "| framework | limiter | store | req/s median | req/s best "
+        "| overhead vs bare, µs/req (best) | client CPU µs/req | CPU overhead µs/req |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for fw, lim, store, median, best in results:
-        extra = "-" if lim == "none (bare)" else f"{1e6 / best - 1e6 / bare[fw]:.0f}"
-        lines.append(f"| {fw} | {lim} | {store} | {median:,.0f} | {best:,.0f} | {extra} |")
+    for row in results:
+        base = bare[row.framework]
+        wall = cpu = "-"
+        if row is not base:
+            wall = f"{1e6 / row.best - 1e6 / base.best:.0f}"
+            cpu = f"{row.cpu - base.cpu:.0f}"
+        lines.append(
+            f"| {row.framework} | {row.limiter} | {row.store} | {row.median:,.0f} "
+            f"| {row.best:,.0f} | {wall} | {row.cpu:.0f} | {cpu} |"
+        )
     return "\n".join(lines)
 
 
