@@ -95,7 +95,8 @@ class _Running:
         if self.identity is None:
             peer = conn.client.host if conn.client else None
             trusted = self.settings.trusted_proxy_count
-            return client_ip(peer, conn.headers.get("x-forwarded-for"), trusted)
+            forwarded = conn.headers.get("x-forwarded-for") if trusted else None
+            return client_ip(peer, forwarded, trusted)
         result = self.identity(conn)
         return await result if inspect.isawaitable(result) else result
 

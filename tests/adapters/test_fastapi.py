@@ -270,3 +270,26 @@ async def test_retry_after_is_never_early_on_the_real_clock(
         assert denied.status_code == 429
         await asyncio.sleep(int(denied.headers["Retry-After"]))
         assert (await client.post("/upload")).status_code == 200
+
+
+async def test_lifespan_opens_a_bounded_pool_and_closes_it(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    """At most MAX_CONNECTIONS connections while the app runs, none after it stops."""
+    raw = own_redis.client()
+
+    def connected() -> int:
+        return int(raw.info("clients")["connected_clients"]) - 1  # minus this probe
+
+    app = make_app(own_redis.url, key_prefix, MAX_CONNECTIONS=3)
+    async with serve(app) as client:
+        codes = [
+            r.status_code for r in await asyncio.gather(*(client.get("/ping") for _ in range(30)))
+        ]
+        during = connected()
+    deadline = time.monotonic() + 10
+    while connected() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert codes.count(200) == 5
+    assert 1 <= during <= 3
+    assert connected() == 0
