@@ -4,11 +4,13 @@
 
 Each library runs the same workloads on process memory and on one shared real Redis
 (a private ``redis-server`` started here, or ``--redis-url`` / ``REDIS_URL``):
-decisions per second on one hot key and over 10,000 keys (one thread), the same over
-10,000 keys from 50 asyncio tasks where the library has an async API, how many
-requests 4 processes x 16 threads get through a bucket of 100 (memory: 1 process x 16
-threads, since memory is per process), round trips and Redis commands per decision,
-and Redis memory per bucket. Throughput runs use a bucket of 100 refilled over 60 s
+decisions per second and client CPU per decision on one hot key and over 10,000 keys
+(one thread), decisions per second over 10,000 keys from 50 asyncio tasks where the
+library has an async API, how many requests 4 processes x 16 threads get through a
+bucket of 100 (memory: 1 process x 16 threads, since memory is per process), round
+trips and Redis commands per decision (admitted, and on a drained key), and Redis
+memory per bucket. Repetitions interleave the libraries, so load from elsewhere on
+the machine falls on all of them alike. Throughput runs use a bucket of 100 refilled over 60 s
 (the hot key is then mostly denials, the 10,000 keys mostly admissions); exactness
 uses 100 per hour. Each cell is the median and the min-max of the repetitions; ``xR``
 is the peer's median over this project's on the same store (above 1: the peer is
