@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -27,7 +27,7 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, decide, refill, take
+from .core.bucket import BucketState, Decision, binding, decide, refill, take
 from .core.config import RateLimitConfig
 from .core.stores.base import StoreError
 from .core.stores.memory import MemoryStore
@@ -106,6 +106,30 @@ class CacheAPIStore:
         state = refill(self.get_state(key), config, self.clock())
         return decide(config, 0.0, True, state.tokens)
 
+    def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        """A composite policy: every bucket must hold the cost; all consume or none."""
+        with self._lock:
+            now = self.clock()
+            states = [
+                refill(self.get_state(key), config, now)
+                for key, config in zip(keys, configs, strict=True)
+            ]
+            allowed = all(state.tokens >= cost for state in states)
+            decisions = []
+            for key, config, state in zip(keys, configs, states, strict=True):
+                tokens = state.tokens - cost if allowed else state.tokens
+                try:
+                    self.cache.set(key, (tokens, state.updated_at), timeout=config.ttl)
+                except Exception as exc:
+                    raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+                decisions.append(decide(config, cost, allowed, tokens))
+        return binding(decisions)
+
+    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        return binding([self.peek(k, c) for k, c in zip(keys, configs, strict=True)])
+
     def reset(self, key: str) -> None:
         try:
             self.cache.delete(key)
@@ -163,6 +187,14 @@ class DjangoCacheStore:
     def peek(self, key: str, config: RateLimitConfig) -> Decision:
         return self.impl.peek(key, config)  # type: ignore[no-any-return]
 
+    def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        return self.impl.take_all(keys, configs, cost)  # type: ignore[no-any-return]
+
+    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        return self.impl.peek_all(keys, configs)  # type: ignore[no-any-return]
+
     def reset(self, key: str) -> None:
         self.impl.reset(key)
 
@@ -207,6 +239,14 @@ class AsyncDjangoCacheStore:
 
     async def peek(self, key: str, config: RateLimitConfig) -> Decision:
         return await self._call(self.sync.peek, key, config)  # type: ignore[no-any-return]
+
+    async def take_all(
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
+    ) -> Decision:
+        return await self._call(self.sync.take_all, keys, configs, cost)  # type: ignore[no-any-return]
+
+    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+        return await self._call(self.sync.peek_all, keys, configs)  # type: ignore[no-any-return]
 
     async def reset(self, key: str) -> None:
         await self._call(self.sync.reset, key)

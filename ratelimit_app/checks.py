@@ -99,27 +99,51 @@ def _policy_errors(policies: Any) -> Iterator[checks.Error]:
 
 
 def _one_policy(name: Any, raw: Any) -> Iterator[checks.Error]:
+    """One policy: a single bucket, or ``{"buckets": [...], "cost"?}`` (composite)."""
     label = f"RATELIMIT['POLICIES'][{name!r}]"
     try:
-        check_policy_name(name)
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"must be a dict with capacity and refill_rate, got {raw!r}")
-        extra = sorted(set(raw) - {"capacity", "refill_rate", "cost"})
-        missing = sorted({"capacity", "refill_rate"} - set(raw))
-        if extra or missing:
-            raise ConfigError(f"unknown key(s) {extra}, missing {missing}")
+        buckets = _policy_shape(name, raw)
     except ConfigError as exc:
         yield _error("E002", f"{label}: {exc}")
         return
-    try:
-        config = RateLimitConfig(raw["capacity"], raw["refill_rate"])
-    except ConfigError as exc:
-        yield _error("E003", f"{label}: {exc}")
+    configs = []
+    for where, bucket in buckets:
+        try:
+            configs.append(RateLimitConfig(bucket["capacity"], bucket["refill_rate"]))
+        except ConfigError as exc:
+            yield _error("E003", f"{label}{where}: {exc}")
+    if len(configs) != len(buckets):
         return
     try:
-        check_cost(raw.get("cost", 1), config.capacity)
+        check_cost(raw.get("cost", 1), min(config.capacity for config in configs))
     except ConfigError as exc:
         yield _error("E004", f"{label}: {exc}")
+
+
+def _policy_shape(name: Any, raw: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """The bucket dicts of a well-formed policy, each with where it sits, or ConfigError."""
+    check_policy_name(name)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"must be a dict with capacity and refill_rate, got {raw!r}")
+    if "buckets" in raw:
+        extra = sorted(set(raw) - {"buckets", "cost"})
+        if extra:
+            raise ConfigError(f"unknown key(s) {extra} beside 'buckets'")
+        listed = raw["buckets"]
+        if not isinstance(listed, (list, tuple)) or not listed:
+            raise ConfigError(f"'buckets' must be a non-empty list of dicts, got {listed!r}")
+        buckets = [(f"['buckets'][{i}]", bucket) for i, bucket in enumerate(listed)]
+        allowed = {"capacity", "refill_rate"}
+    else:
+        buckets, allowed = [("", raw)], {"capacity", "refill_rate", "cost"}
+    for where, bucket in buckets:
+        if not isinstance(bucket, Mapping):
+            raise ConfigError(f"{where} must be a dict with capacity and refill_rate")
+        extra = sorted(set(bucket) - allowed)
+        missing = sorted({"capacity", "refill_rate"} - set(bucket))
+        if extra or missing:
+            raise ConfigError(f"{where} unknown key(s) {extra}, missing {missing}".lstrip())
+    return buckets
 
 
 def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:

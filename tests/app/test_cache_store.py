@@ -26,6 +26,11 @@ from ratelimit_app.core import (
 from tests.core.conftest import Harness
 from tests.core.test_behaviour import *  # noqa: F403  - the suite, run on Django caches
 from tests.core.test_behaviour import test_redis_key_has_ttl_of_full_refill as core_ttl_test
+from tests.core.test_composite import (  # noqa: F401  - composite policies on Django caches
+    test_cost_is_bounded_by_the_smallest_bucket,
+    test_every_bucket_must_admit_and_a_denial_consumes_nowhere,
+    test_reset_empties_every_bucket,
+)
 from tests.redis_server import RedisServer
 
 del test_redis_key_has_ttl_of_full_refill  # noqa: F821  - re-parametrized below
@@ -147,3 +152,21 @@ def test_redis_outage_is_a_store_error_and_the_fallback_decides(settings, backen
     assert limiter.allow_request("who", 5).allowed  # decided by the memory fallback
     assert not limiter.allow_request("who").allowed
     caches.close_all()
+
+
+def test_composite_policy_on_a_best_effort_backend(
+    settings: Any, bucket_caches: Any, key_prefix: str, tmp_path: Any
+) -> None:
+    files = "django.core.cache.backends.filebased.FileBasedCache"
+    settings.CACHES = {**bucket_caches, "files": {"BACKEND": files, "LOCATION": str(tmp_path)}}
+    store = DjangoCacheStore("files")
+    assert store.kind == "other"
+    limiter = TokenBucketRateLimiter(
+        [RateLimitConfig(3, 1e-9), RateLimitConfig(5, 1e-9)], store, key_prefix=key_prefix
+    )
+    assert limiter.allow_request("x", 2).allowed
+    denied = limiter.allow_request("x", 2)
+    assert not denied.allowed and denied.limit == 3.0
+    assert denied.remaining == pytest.approx(1.0)  # wall clock, negligible refill
+    assert limiter.allow_request("x", 1).allowed
+    assert limiter.peek("x").remaining == pytest.approx(0.0, abs=1e-6)

@@ -47,6 +47,17 @@ def test_without_the_setting_only_the_default_policy_exists(settings: Any) -> No
         ({"POLICIES": {"p": {"capacity": "5", "refill_rate": 1}}}, ["ratelimit.E003"]),
         ({"POLICIES": {"p": {**GOOD, "cost": 6}}}, ["ratelimit.E004"]),
         ({"POLICIES": {"p": {**GOOD, "cost": -1}}}, ["ratelimit.E004"]),
+        ({"POLICIES": {"p": {"buckets": []}}}, ["ratelimit.E002"]),
+        ({"POLICIES": {"p": {"buckets": [GOOD], "capacity": 1}}}, ["ratelimit.E002"]),
+        ({"POLICIES": {"p": {"buckets": [{**GOOD, "cost": 1}]}}}, ["ratelimit.E002"]),
+        (
+            {"POLICIES": {"p": {"buckets": [GOOD, {"capacity": 1, "refill_rate": 0}]}}},
+            ["ratelimit.E003"],
+        ),
+        (
+            {"POLICIES": {"p": {"buckets": [GOOD, {"capacity": 2, "refill_rate": 1}], "cost": 3}}},
+            ["ratelimit.E004"],
+        ),
         ({"CACHE": "nowhere"}, ["ratelimit.E005"]),
         ({"CACHE": 3}, ["ratelimit.E005"]),
         ({"ON_STORE_ERROR": "ignore"}, ["ratelimit.E006"]),
@@ -69,6 +80,14 @@ def test_each_bad_setting_has_its_own_error(settings, raw: Any, expected: list[s
     assert ratelimit_ids() == expected
     messages = checks.run_checks(tags=["ratelimit"])
     assert all(m.hint and m.level == checks.ERROR for m in messages)
+
+
+def test_a_composite_policy_is_clean(settings: Any) -> None:
+    settings.ROOT_URLCONF = __name__
+    settings.RATELIMIT = {
+        "POLICIES": {"api": {"buckets": [GOOD, {"capacity": 100, "refill_rate": 0.1}]}}
+    }
+    assert ratelimit_ids() == []
 
 
 def test_errors_name_the_setting_and_value(settings: Any) -> None:
