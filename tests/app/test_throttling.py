@@ -140,3 +140,17 @@ def test_view_costs_by_method_then_view_then_policy(ratelimit: Any) -> None:
     assert view_cost(APIView(), "GET", policy) == 3.0
     with pytest.raises(ConfigError, match="exceeds capacity"):
         view_cost(type("Huge", (), {"throttle_cost": 50})(), "GET", policy)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", ["/api/ping", "/plain/ping"])
+def test_a_composite_policy_limits_drf_and_decorated_views(
+    client: Client, ratelimit: Any, backend: str, path: str
+) -> None:
+    burst = {"capacity": 5, "refill_rate": 1.0}
+    daily = {"capacity": 3, "refill_rate": 1e-6}
+    ratelimit(CACHE=backend, POLICIES={"default": {"buckets": [burst, daily]}})
+    assert [client.get(path).status_code for _ in range(4)] == [200, 200, 200, 429]
+    denied = client.get(path)
+    assert denied["X-RateLimit-Limit"] == "3"  # the bucket that holds the request back
+    assert int(denied["Retry-After"]) >= 1e6
