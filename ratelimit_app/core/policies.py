@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import ConfigError, RateLimitConfig, check_cost, check_policy_name
 from .failure import FAILURE_MODES, StoreFailureHandler
@@ -38,6 +38,7 @@ COMMON_KEYS = frozenset(
         "IETF_HEADERS",
     }
 )
+L = TypeVar("L", TokenBucketRateLimiter, AsyncTokenBucketRateLimiter)
 _POLICY_KEYS = frozenset({"capacity", "refill_rate", "cost"})
 _COMPOSITE_KEYS = frozenset({"buckets", "cost"})
 
@@ -206,25 +207,19 @@ def parse_settings(
 def make_limiters(settings: Settings, store: SyncStore) -> dict[str, TokenBucketRateLimiter]:
     """One limiter per policy over one store, sharing one failure handler (one warning
     per incident, one back-off)."""
-    failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
-    return {
-        name: TokenBucketRateLimiter(
-            policy.configs,
-            store,
-            name=name,
-            key_prefix=settings.key_prefix,
-            on_store_error=failure,
-        )
-        for name, policy in settings.policies.items()
-    }
+    return _limiters(TokenBucketRateLimiter, settings, store)
 
 
 def make_async_limiters(
     settings: Settings, store: AsyncStore
 ) -> dict[str, AsyncTokenBucketRateLimiter]:
+    return _limiters(AsyncTokenBucketRateLimiter, settings, store)
+
+
+def _limiters(kind: type[L], settings: Settings, store: Any) -> dict[str, L]:
     failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
     return {
-        name: AsyncTokenBucketRateLimiter(
+        name: kind(
             policy.configs,
             store,
             name=name,

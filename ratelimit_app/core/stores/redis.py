@@ -21,7 +21,6 @@ from ..config import RateLimitConfig
 from .base import StoreError
 
 __all__ = [
-    "BUCKETS_SCRIPT",
     "BUCKET_SCRIPT",
     "AsyncRedisStore",
     "RedisStore",
@@ -35,8 +34,6 @@ def _script(name: str) -> tuple[str, str]:
 
 
 BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
-BUCKETS_SCRIPT, BUCKETS_SHA = _script("buckets.lua")
-SCRIPTS = {BUCKET_SHA: BUCKET_SCRIPT, BUCKETS_SHA: BUCKETS_SCRIPT}
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
 _SCAN_BATCH = 500
@@ -55,14 +52,14 @@ class _RedisBase:
         self.clock = clock
 
     def _command(
-        self, key: str, config: RateLimitConfig, cost: float, write: bool
+        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float, write: bool
     ) -> tuple[Any, ...]:
         now = "" if self.clock is None else _num(self.clock())
-        return (
-            "EVALSHA", BUCKET_SHA, 1, key,
-            _num(config.capacity), _num(config.refill_rate), _num(cost),
-            config.ttl, now, "1" if write else "0",
-        )  # fmt: skip
+        args: list[Any] = ["EVALSHA", BUCKET_SHA, len(keys), *keys]
+        args += (_num(cost), now, "1" if write else "0")
+        for config in configs:
+            args += (_num(config.capacity), _num(config.refill_rate), config.ttl)
+        return tuple(args)
 
     @staticmethod
     def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -72,31 +69,15 @@ class _RedisBase:
         node as SCRIPT LOAD would, which fails while any master is down), and it caches
         the script there for the next EVALSHA.
         """
-        return ("EVAL", SCRIPTS[command[1]], *command[2:])
-
-    def _multi_command(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float, write: bool
-    ) -> tuple[Any, ...]:
-        now = "" if self.clock is None else _num(self.clock())
-        per_bucket = [
-            arg
-            for config in configs
-            for arg in (_num(config.capacity), _num(config.refill_rate), config.ttl)
-        ]
-        return (
-            "EVALSHA", BUCKETS_SHA, len(keys), *keys,
-            _num(cost), now, "1" if write else "0", *per_bucket,
-        )  # fmt: skip
+        return ("EVAL", BUCKET_SCRIPT, *command[2:])
 
     @staticmethod
-    def _decision(reply: Sequence[Any], config: RateLimitConfig, cost: float) -> Decision:
-        return decide(config, cost, bool(int(reply[0])), float(reply[1]))
-
-    @staticmethod
-    def _multi_decision(
+    def _decision(
         reply: Sequence[Any], configs: Sequence[RateLimitConfig], cost: float
     ) -> Decision:
         allowed = bool(int(reply[0]))
+        if len(configs) == 1:
+            return decide(configs[0], cost, allowed, float(reply[1]))
         return binding(
             [
                 decide(config, cost, allowed, float(raw))
@@ -136,21 +117,19 @@ class RedisStore(_RedisBase):
         except _FAILURES as exc:
             raise self._wrap(exc) from exc
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return self._decision(self._run(self._command(key, config, cost, True)), config, cost)
-
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return self._decision(self._run(self._command(key, config, 0.0, False)), config, 0.0)
-
     def take_all(
         self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
     ) -> Decision:
-        reply = self._run(self._multi_command(keys, configs, cost, True))
-        return self._multi_decision(reply, configs, cost)
+        return self._decision(self._run(self._command(keys, configs, cost, True)), configs, cost)
 
     def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
-        reply = self._run(self._multi_command(keys, configs, 0.0, False))
-        return self._multi_decision(reply, configs, 0.0)
+        return self._decision(self._run(self._command(keys, configs, 0.0, False)), configs, 0.0)
+
+    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        return self.take_all((key,), (config,), cost)
+
+    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        return self.peek_all((key,), (config,))
 
     def reset(self, key: str) -> None:
         try:
@@ -208,23 +187,21 @@ class AsyncRedisStore(_RedisBase):
         except _FAILURES as exc:
             raise self._wrap(exc) from exc
 
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        reply = await self._run(self._command(key, config, cost, True))
-        return self._decision(reply, config, cost)
-
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        reply = await self._run(self._command(key, config, 0.0, False))
-        return self._decision(reply, config, 0.0)
-
     async def take_all(
         self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
     ) -> Decision:
-        reply = await self._run(self._multi_command(keys, configs, cost, True))
-        return self._multi_decision(reply, configs, cost)
+        reply = await self._run(self._command(keys, configs, cost, True))
+        return self._decision(reply, configs, cost)
 
     async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
-        reply = await self._run(self._multi_command(keys, configs, 0.0, False))
-        return self._multi_decision(reply, configs, 0.0)
+        reply = await self._run(self._command(keys, configs, 0.0, False))
+        return self._decision(reply, configs, 0.0)
+
+    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        return await self.take_all((key,), (config,), cost)
+
+    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
+        return await self.peek_all((key,), (config,))
 
     async def reset(self, key: str) -> None:
         try:
