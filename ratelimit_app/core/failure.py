@@ -22,6 +22,7 @@ __all__ = ["FAILURE_MODES", "StoreFailureHandler"]
 
 FAILURE_MODES = ("fallback", "allow", "deny", "raise")
 Target = str | tuple[str, ...]
+LOG_QUIET = 30.0  # seconds
 logger = logging.getLogger("ratelimit_app")
 
 
@@ -46,6 +47,11 @@ class StoreFailureHandler:
         self.clock = clock
         self._lock = threading.Lock()
         self._down_until: float | None = None
+        # Incidents that start within LOG_QUIET seconds of a logged one are not logged
+        # again (a flapping store, or one cluster node down while the others answer).
+        self._logged_at: float | None = None
+        self._incident_logged = False
+        self._unlogged = 0
 
     @property
     def store_is_down(self) -> bool:
@@ -58,14 +64,22 @@ class StoreFailureHandler:
 
     def failed(self, error: BaseException) -> None:
         with self._lock:
+            now = self.clock()
             first = self._down_until is None
-            self._down_until = self.clock() + self.retry_interval
-        if first:
-            logger.warning(
-                "rate-limit store failed (%s); on_store_error=%s until it answers again",
-                error,
-                self.mode,
-            )
+            self._down_until = now + self.retry_interval
+            if not first:
+                return
+            if self._logged_at is not None and now - self._logged_at < LOG_QUIET:
+                self._unlogged += 1
+                self._incident_logged = False
+                return
+            self._logged_at, self._incident_logged = now, True
+            unlogged, self._unlogged = self._unlogged, 0
+        logger.warning(
+            "rate-limit store failed (%s); on_store_error=%s until it answers again%s",
+            error, self.mode,
+            f" ({unlogged} more short outages since the last report)" if unlogged else "",
+        )  # fmt: skip
 
     def succeeded(self) -> None:
         if self._down_until is None:
@@ -73,7 +87,8 @@ class StoreFailureHandler:
         with self._lock:
             was_down = self._down_until is not None
             self._down_until = None
-        if was_down:
+            logged, self._incident_logged = self._incident_logged, False
+        if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")
 
     def decide(self, target: Target, configs: Sequence[RateLimitConfig], cost: float) -> Decision:

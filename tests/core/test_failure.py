@@ -121,3 +121,22 @@ def test_back_off_skips_the_store_until_the_interval_passes() -> None:
 def test_unknown_failure_mode_is_a_clear_error(bad: Any) -> None:
     with pytest.raises(ConfigError, match="on_store_error"):
         StoreFailureHandler(bad)
+
+
+def test_a_flapping_store_is_logged_once_per_quiet_period(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    handler = StoreFailureHandler("fallback", retry_interval=0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="ratelimit_app"):
+        for _ in range(50):  # fail, recover, fail, ... within seconds
+            handler.failed(StoreError("boom"))
+            handler.succeeded()
+            now[0] += 0.1
+        assert [r.getMessage()[:25] for r in caplog.records] == [
+            "rate-limit store failed (",
+            "rate-limit store answers ",
+        ]
+        now[0] += 30
+        handler.failed(StoreError("boom"))
+    assert "49 more short outages" in caplog.records[-1].getMessage()
