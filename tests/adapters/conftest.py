@@ -49,3 +49,8 @@ BAD_SETTINGS = [
     pytest.param({"ON_STORE_ERROR": "ignore"}, "ON_STORE_ERROR", id="failure-mode"),
     pytest.param({"CACHE": "default"}, "unknown setting", id="unknown-key"),
 ]  # fmt: skip
+
+
+# A composite "default": a burst bucket of 5 and a slow bucket of 3; both must admit.
+BURST = {"capacity": 5, "refill_rate": 1.0}
+COMPOSITE = {**POLICIES, "default": {"buckets": [BURST, {"capacity": 3, "refill_rate": SLOW}]}}

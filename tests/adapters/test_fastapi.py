@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
-from tests.adapters.conftest import BAD_SETTINGS, POLICIES, stored_tokens
+from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 from tests.redis_server import RedisServer
 
 
@@ -293,3 +293,12 @@ async def test_lifespan_opens_a_bounded_pool_and_closes_it(
     assert codes.count(200) == 5
     assert 1 <= during <= 3
     assert connected() == 0
+
+
+async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:
+    async with serve(make_app(storage_url, key_prefix, POLICIES=COMPOSITE)) as client:
+        codes = [(await client.get("/ping")).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        denied = await client.get("/ping")
+    assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
+    assert denied.json()["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)

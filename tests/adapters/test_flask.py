@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from adapters.flask import RateLimiter
 from ratelimit_app.core import ConfigError
-from tests.adapters.conftest import BAD_SETTINGS, POLICIES, stored_tokens
+from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 from tests.redis_server import RedisServer
 
 
@@ -242,3 +242,12 @@ def test_retry_after_is_never_early_on_the_real_clock(storage_url: str, key_pref
     assert denied.status_code == 429
     time.sleep(int(denied.headers["Retry-After"]))
     assert client.post("/upload").status_code == 200
+
+
+def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:
+    app, _ = make_app(storage_url, key_prefix, POLICIES=COMPOSITE)
+    client = app.test_client()
+    assert [client.get("/ping").status_code for _ in range(4)] == [200, 200, 200, 429]
+    denied = client.get("/ping")
+    assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
+    assert denied.json["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
