@@ -163,7 +163,8 @@ def _after_request(response: Response) -> Response:
     chosen: tuple[str, Decision] | None = g.pop(_DECISION, None)
     if chosen is not None:
         settings = _state(current_app).settings
-        response.headers.update(
+        # extend, not update: these names are ours, and update rescans the list per header
+        response.headers.extend(
             render_headers(
                 chosen[1],
                 chosen[0],

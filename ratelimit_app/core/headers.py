@@ -9,6 +9,7 @@ until the quota allows this request again).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from .bucket import Decision
@@ -25,6 +26,18 @@ def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@lru_cache(maxsize=256)
+def _limit_value(capacity: float) -> str:
+    return str(math.floor(capacity))
+
+
+@lru_cache(maxsize=256)
+def _policy_values(policy: str, capacity: float, rate: float) -> tuple[str, str]:
+    """The quoted name and the ``RateLimit-Policy`` value: fixed per policy, so cached."""
+    name = _quote(policy)
+    return name, f"{name};q={math.floor(capacity)};w={_ceil(capacity / rate)}"
+
+
 def retry_after_header(decision: Decision) -> str:
     """Whole seconds, rounded up and at least 1, so a client that waits is never early."""
     return str(max(1, math.ceil(decision.retry_after)))
@@ -39,14 +52,14 @@ def render_headers(
 ) -> dict[str, str]:
     headers: dict[str, str] = {}
     remaining = max(0, math.floor(decision.remaining))
+    config = decision.config
     if legacy:
-        headers["X-RateLimit-Limit"] = str(math.floor(decision.limit))
+        headers["X-RateLimit-Limit"] = _limit_value(config.capacity)
         headers["X-RateLimit-Remaining"] = str(remaining)
         headers["X-RateLimit-Reset"] = str(_ceil(decision.reset_after))
     if ietf:
-        window = _ceil(decision.limit / decision.refill_rate)
-        name = _quote(policy)
-        headers["RateLimit-Policy"] = f"{name};q={math.floor(decision.limit)};w={window}"
+        name, policy_value = _policy_values(policy, config.capacity, config.refill_rate)
+        headers["RateLimit-Policy"] = policy_value
         headers["RateLimit"] = f"{name};r={remaining};t={_ceil(decision.next_after)}"
     if not decision.allowed:
         headers["Retry-After"] = retry_after_header(decision)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Mapping
 from functools import lru_cache
 
 from .config import ConfigError
@@ -105,15 +104,11 @@ def client_ip(
     return _normalise_ip(chain[-1 - trusted_proxies])
 
 
+@lru_cache(maxsize=4096)
 def _normalise_ip(value: str) -> str:
+    """Canonical text of an address (``::ffff:1.2.3.4`` and ``::FFFF:102:304`` are one
+    bucket); cached because parsing costs more than the rest of a decision."""
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return value
-
-
-def identity_from_headers(
-    headers: Mapping[str, str], remote_addr: str | None, trusted_proxies: int
-) -> str:
-    """Helper for adapters holding a case-insensitive header mapping."""
-    return client_ip(remote_addr, headers.get("x-forwarded-for"), trusted_proxies)
