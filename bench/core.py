@@ -3,7 +3,8 @@
     python bench/core.py [--seconds 1.0] [--repeat 3]
 
 Memory and Redis, sync and async (1 and 50 concurrent tasks), one hot key and 10,000
-keys; the floor is a bare ``EVALSHA`` of a trivial script and ``PING`` on the same client.
+keys; the floor is a bare ``EVALSHA`` of a minimal token-bucket script (``MINIMAL``: the
+least any Redis token bucket must do) and ``PING``, on the same client.
 Then what one decision costs Redis: round trips sent by the client and commands run
 inside Redis (``INFO commandstats``), and the same for a flood of denials from one key
 with and without denial shedding. Uses ``REDIS_URL`` if set, else starts a private server.
@@ -28,6 +29,7 @@ import redis  # noqa: E402
 import redis.asyncio as aredis  # noqa: E402
 from timing import (  # noqa: E402
     arate,
+    cpu_per_call,
     hot_key,
     install_round_trip_counter,
     many_keys,
@@ -48,13 +50,26 @@ from ratelimit_app.core import (  # noqa: E402
 
 # Effectively unlimited, so throughput rows measure admissions, not denials.
 OPEN = RateLimitConfig(capacity=1e12, refill_rate=1e12)
-TRIVIAL = "return 1"
-Row = tuple[str, str, tuple[float, float, float]]
+# The least a Redis token bucket must do in one call: read, refill, take, write, expire.
+MINIMAL = """
+local c, r, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = t[1] + t[2] / 1000000
+local v = redis.call('HMGET', KEYS[1], 't', 'u')
+local tokens = math.min(c, (tonumber(v[1]) or c) + (now - (tonumber(v[2]) or now)) * r)
+local ok = tokens >= cost
+if ok then tokens = tokens - cost end
+redis.call('HSET', KEYS[1], 't', tokens, 'u', now)
+redis.call('EXPIRE', KEYS[1], math.ceil(c / r))
+return ok and 1 or 0
+"""
+MINIMAL_ARGS = ("1e12", "1e12", "1")
+Row = tuple[str, str, tuple[float, float, float], float]  # label, keys, rate, CPU us
 
 
 def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
     client = redis.Redis.from_url(url)
-    trivial = client.script_load(TRIVIAL)
+    minimal = client.script_load(MINIMAL)
     memory = TokenBucketRateLimiter(OPEN, MemoryStore())
     remote = TokenBucketRateLimiter(OPEN, RedisStore(client))
     cases: list[tuple[str, str, Callable[[str], object], Callable[[], Iterator[str]]]] = [
@@ -62,11 +77,21 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
         ("memory, sync", "10,000 keys", memory.allow_request, many_keys),
         ("redis, sync", "hot key", remote.allow_request, hot_key),
         ("redis, sync", "10,000 keys", remote.allow_request, many_keys),
-        ("floor: EVALSHA 'return 1'", "sync", lambda k: client.evalsha(trivial, 1, k), hot_key),
+        (
+            "floor: EVALSHA minimal bucket",
+            "sync",
+            lambda k: client.evalsha(minimal, 1, k, *MINIMAL_ARGS),
+            hot_key,
+        ),
         ("floor: PING", "sync", lambda _k: client.ping(), hot_key),
     ]
     rows = [
-        (label, keys, repeat(lambda c=call, k=make: rate(c, k(), args.seconds), args.repeat))
+        (
+            label,
+            keys,
+            repeat(lambda c=call, k=make: rate(c, k(), args.seconds), args.repeat),
+            cpu_per_call(call, make()),
+        )
         for label, keys, call, make in cases
     ]
     client.close()
@@ -76,12 +101,12 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
 async def async_rows(url: str, args: argparse.Namespace) -> list[Row]:
     pool = aredis.BlockingConnectionPool.from_url(url, max_connections=50, timeout=10)
     client = aredis.Redis(connection_pool=pool)
-    trivial = await client.script_load(TRIVIAL)
+    minimal = await client.script_load(MINIMAL)
     memory = AsyncTokenBucketRateLimiter(OPEN, AsyncMemoryStore())
     remote = AsyncTokenBucketRateLimiter(OPEN, AsyncRedisStore(client))
 
     async def evalsha(key: str) -> object:
-        return await client.evalsha(trivial, 1, key)  # type: ignore[misc]
+        return await client.evalsha(minimal, 1, key, *MINIMAL_ARGS)  # type: ignore[misc]
 
     async def ping(_key: str) -> object:
         return await client.ping()  # type: ignore[misc]
@@ -92,14 +117,15 @@ async def async_rows(url: str, args: argparse.Namespace) -> list[Row]:
             ("memory, async", "hot key", memory.allow_request, hot_key),
             ("redis, async", "hot key", remote.allow_request, hot_key),
             ("redis, async", "10,000 keys", remote.allow_request, many_keys),
-            ("floor: EVALSHA 'return 1'", "async", evalsha, hot_key),
+            ("floor: EVALSHA minimal bucket", "async", evalsha, hot_key),
             ("floor: PING", "async", ping, hot_key),
         ]
         for label, keys, call, make in cases:
             values = [await arate(call, make(), args.seconds, tasks) for _ in range(args.repeat)]
             values.sort()
             stats = (values[len(values) // 2], values[0], values[-1])
-            rows.append((f"{label}, {tasks} task{'s' if tasks > 1 else ''}", keys, stats))
+            name = f"{label}, {tasks} task{'s' if tasks > 1 else ''}"
+            rows.append((name, keys, stats, float("nan")))
     await client.aclose()
     await pool.disconnect()
     return rows
@@ -154,7 +180,7 @@ def floor_for(label: str, throughput: list[Row]) -> float | None:
     """The bare-EVALSHA rate measured in the same style (sync, or async with as many tasks)."""
     style = "sync" if "sync" in label else "async"
     tasks = label.rsplit(", ", 1)[-1] if style == "async" else ""
-    for other, keys, (median, _, _) in throughput:
+    for other, keys, (median, _, _), _cpu in throughput:
         if "EVALSHA" in other and keys == style and other.endswith(tasks):
             return median
     return None
@@ -165,14 +191,15 @@ def print_tables(throughput: list[Row], costs: list[tuple[str, float, float]], a
         f"# bench/core.py ({platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} cpus; {args.repeat} runs of {args.seconds}s: median [min-max])\n"
     )
-    print("| workload | keys | decisions/s | us/decision | vs bare EVALSHA |")
-    print("|---|---|---:|---:|---:|")
-    for label, keys, (median, low, high) in throughput:
+    print("| workload | keys | decisions/s | us/decision | client CPU us | vs EVALSHA floor |")
+    print("|---|---|---:|---:|---:|---:|")
+    for label, keys, (median, low, high), cpu in throughput:
         floor = floor_for(label, throughput) if label.startswith("redis") else None
         ratio = f"{median / floor:.2f}x" if floor else ""
+        cpu_text = "" if cpu != cpu else f"{cpu:.1f}"  # NaN: not measured (async)
         print(
             f"| {label} | {keys} | {median:,.0f} [{low:,.0f}-{high:,.0f}] "
-            f"| {1e6 / median:.1f} | {ratio} |"
+            f"| {1e6 / median:.1f} | {cpu_text} | {ratio} |"
         )
     print("\n| Redis cost per request | round trips (client) | commands inside Redis |")
     print("|---|---:|---:|")
