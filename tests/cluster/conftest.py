@@ -16,12 +16,12 @@ from redis.cluster import RedisCluster
 from ratelimit_app.core import (
     AsyncRedisStore,
     AsyncTokenBucketRateLimiter,
-    Decision,
     RateLimitConfig,
     RedisStore,
     TokenBucketRateLimiter,
 )
 from tests.cluster_server import RedisClusterServer
+from tests.core.conftest import Harness
 
 
 @pytest.fixture(scope="session")
@@ -38,27 +38,6 @@ def cluster_client(redis_cluster: RedisClusterServer) -> Iterator[RedisCluster]:
     client.close()
 
 
-class ClusterHarness:
-    """A limiter on the cluster seen synchronously, whichever client style it uses."""
-
-    def __init__(
-        self,
-        limiter: TokenBucketRateLimiter | AsyncTokenBucketRateLimiter,
-        run: Callable[[Any], Any],
-    ) -> None:
-        self.limiter = limiter
-        self.run = run
-
-    def allow(self, identity: str, cost: float = 1) -> Decision:
-        return self.run(self.limiter.allow_request(identity, cost))  # type: ignore[no-any-return]
-
-    def peek(self, identity: str) -> Decision:
-        return self.run(self.limiter.peek(identity))  # type: ignore[no-any-return]
-
-    def reset(self, identity: str) -> None:
-        self.run(self.limiter.reset(identity))
-
-
 def _same(value: Any) -> Any:
     return value
 
@@ -69,7 +48,7 @@ def make_cluster_limiter(
     redis_cluster: RedisClusterServer,
     key_prefix: str,
     clock: Callable[[], float],
-) -> Iterator[Callable[..., ClusterHarness]]:
+) -> Iterator[Callable[..., Harness]]:
     """``make(config, **limiter_options)``: a limiter over RedisStore or AsyncRedisStore."""
     loop = asyncio.new_event_loop()
     cleanups: list[Callable[[], Any]] = []
@@ -77,18 +56,18 @@ def make_cluster_limiter(
     def run_async(coro: Coroutine[Any, Any, Any]) -> Any:
         return loop.run_until_complete(coro)
 
-    def make(config: RateLimitConfig, **options: Any) -> ClusterHarness:
+    def make(config: RateLimitConfig, **options: Any) -> Harness:
         options.setdefault("key_prefix", key_prefix)
         options.setdefault("on_store_error", "raise")
         if request.param == "cluster":
             client = redis_cluster.client()
             cleanups.append(client.close)
             store = RedisStore(client, clock=clock)
-            return ClusterHarness(TokenBucketRateLimiter(config, store, **options), _same)
+            return Harness(TokenBucketRateLimiter(config, store, **options), _same, None)
         aclient = redis_cluster.async_client()
         cleanups.append(lambda: run_async(aclient.aclose()))
         astore = AsyncRedisStore(aclient, clock=clock)
-        return ClusterHarness(AsyncTokenBucketRateLimiter(config, astore, **options), run_async)
+        return Harness(AsyncTokenBucketRateLimiter(config, astore, **options), run_async, None)
 
     yield make
     for cleanup in reversed(cleanups):

@@ -21,14 +21,14 @@ from ratelimit_app.core import (
     TokenBucketRateLimiter,
 )
 from ratelimit_app.core.stores.redis import BUCKET_SHA
-from tests.cluster.conftest import ClusterHarness
 from tests.cluster_server import RedisClusterServer
 from tests.conftest import ManualClock
+from tests.core.conftest import Harness
 
 pytestmark = pytest.mark.slow
 
 FIVE = RateLimitConfig(capacity=5, refill_rate=1.0)
-MakeLimiter = Callable[..., ClusterHarness]
+MakeLimiter = Callable[..., Harness]
 
 
 def test_new_bucket_is_full_then_denies(make_cluster_limiter: MakeLimiter) -> None:
