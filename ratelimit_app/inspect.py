@@ -6,6 +6,7 @@ clock, so Redis rows use Redis time) and seconds until the bucket is full.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from itertools import islice
 
@@ -24,7 +25,10 @@ __all__ = [
     "rows_for_keys",
 ]
 
-MAX_LISTED = 10_000  # keys gathered for one listing; a SCAN beyond that is cut short
+MAX_LISTED = 10_000
+_COMPOSITE_KEY = re.compile(
+    r"^\{(.+)\}:(\d+)$"
+)  # keys gathered for one listing; a SCAN beyond that is cut short
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,22 @@ def policy_rows(runtime: Runtime | None = None) -> list[PolicyRow]:
     ]  # fmt: skip
 
 
-def split_key(key: str, runtime: Runtime) -> tuple[str, str] | None:
-    """``(policy, identity)`` for one of our keys with a configured policy, else None."""
+def split_key(key: str, runtime: Runtime) -> tuple[str, str, int] | None:
+    """``(policy, identity, bucket index)`` for one of our keys with a configured policy,
+    else None. A composite policy's keys are ``<prefix>:<policy>:{<identity>}:<index>``."""
     prefix, sep, rest = key.partition(":")
     policy, sep2, identity = rest.partition(":")
     if prefix != runtime.settings.key_prefix or not (sep and sep2):
         return None
-    if policy not in runtime.settings.policies:
+    found = runtime.settings.policies.get(policy)
+    if found is None:
         return None
-    return policy, identity
+    if not found.buckets:
+        return policy, identity, 0
+    tagged = _COMPOSITE_KEY.match(identity)
+    if tagged is None or int(tagged[2]) >= len(found.buckets):
+        return None
+    return policy, tagged[1], int(tagged[2])
 
 
 def live_keys(runtime: Runtime | None = None) -> list[str]:
@@ -78,8 +89,8 @@ def live_keys(runtime: Runtime | None = None) -> list[str]:
 
 
 def _row(runtime: Runtime, key: str, stored: bool = True) -> BucketRow:
-    policy, identity = split_key(key, runtime) or ("?", key)
-    config = runtime.policy(policy).config
+    policy, identity, index = split_key(key, runtime) or ("?", key, 0)
+    config = runtime.policy(policy).configs[index]
     decision = runtime.store.peek(key, config)
     return BucketRow(
         key, policy, identity, decision.remaining, config.capacity, decision.reset_after, stored
@@ -96,9 +107,9 @@ def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[Buck
     runtime = runtime or get_runtime()
     rows = []
     for name in sorted(runtime.settings.policies):
-        key = runtime.limiters[name].key_for(identity)
-        stored = runtime.store.get_state(key) is not None
-        rows.append(replace(_row(runtime, key, stored), identity=identity))
+        for key in runtime.limiters[name].keys_for(identity):
+            stored = runtime.store.get_state(key) is not None
+            rows.append(replace(_row(runtime, key, stored), identity=identity))
     return rows
 
 
@@ -109,12 +120,12 @@ def reset_key(key: str, runtime: Runtime | None = None) -> str:
     found = split_key(key, runtime)
     if found is None:
         raise ConfigError(f"{key!r} is not a bucket key of this site's policies")
-    policy = found[0]
+    policy, identity, _ = found
     for limiter in (runtime.limiters[policy], runtime.async_limiters[policy]):
         limiter.failure.fallback_store.reset(key)
         denials = getattr(limiter, "denials", None)  # the core's local denial memory
-        if denials is not None:
-            denials.forget(key)
+        if denials is not None:  # kept under the identity's plain key, composite or not
+            denials.forget(limiter.key_for(identity))
     runtime.store.reset(key)
     return policy
 
@@ -126,5 +137,6 @@ def reset_identity(
     runtime = runtime or get_runtime()
     names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
     for name in names:
-        reset_key(runtime.limiters[name].key_for(identity), runtime)
+        for key in runtime.limiters[name].keys_for(identity):
+            reset_key(key, runtime)
     return names

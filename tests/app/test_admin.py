@@ -97,3 +97,24 @@ def test_reset_needs_csrf_and_post(ratelimit: Any, django_user_model: Any) -> No
 def test_reset_of_a_foreign_key_is_refused(staff: Client, ratelimit: Any) -> None:
     response = staff.post(RESET, {"key": "other-prefix:default:someone"}, follow=True)
     assert b"Not reset" in response.content
+
+
+@pytest.mark.parametrize("backend", ["locmem", "django-redis"])
+def test_a_composite_policy_shows_one_row_per_bucket_and_resets_them(
+    staff: Client, ratelimit: Any, backend: str
+) -> None:
+    burst = {"capacity": 5, "refill_rate": 1e-6}
+    daily = {"capacity": 3, "refill_rate": 1e-6}
+    ratelimit(CACHE=backend, POLICIES={"default": {"buckets": [burst, daily]}})
+    anonymous = Client()
+    assert [anonymous.get("/api/ping").status_code for _ in range(4)] == [200, 200, 200, 429]
+    listed = staff.get(URL).context["rows"]
+    assert [(r.identity, r.policy, r.capacity) for r in listed] == [
+        ("ip:127.0.0.1", "default", 5.0),
+        ("ip:127.0.0.1", "default", 3.0),
+    ]
+    assert [r.tokens for r in listed] == pytest.approx([2.0, 0.0], abs=1e-3)
+    found = staff.get(URL, {"q": "ip:127.0.0.1"}).context["rows"]
+    assert [r.key for r in found] == [r.key for r in listed]
+    staff.post(RESET, {"key": listed[1].key})
+    assert anonymous.get("/api/ping").status_code == 200  # the daily bucket is full again
