@@ -46,7 +46,8 @@ class StoreFailureHandler:
         self.fallback_store = fallback_store or MemoryStore()
         self.clock = clock
         self._lock = threading.Lock()
-        self._down_until: float | None = None
+        #: None while the store is healthy, else the end of the current back-off.
+        self.down_until: float | None = None
         # Incidents that start within LOG_QUIET seconds of a logged one are not logged
         # again (a flapping store, or one cluster node down while the others answer).
         self._logged_at: float | None = None
@@ -55,18 +56,18 @@ class StoreFailureHandler:
 
     @property
     def store_is_down(self) -> bool:
-        return self._down_until is not None
+        return self.down_until is not None
 
     def should_skip_store(self) -> bool:
         """True while a failed store is in its back-off window."""
-        down_until = self._down_until
+        down_until = self.down_until
         return down_until is not None and self.mode != "raise" and self.clock() < down_until
 
     def failed(self, error: BaseException) -> None:
         with self._lock:
             now = self.clock()
-            first = self._down_until is None
-            self._down_until = now + self.retry_interval
+            first = self.down_until is None
+            self.down_until = now + self.retry_interval
             if not first:
                 return
             if self._logged_at is not None and now - self._logged_at < LOG_QUIET:
@@ -82,11 +83,11 @@ class StoreFailureHandler:
         )  # fmt: skip
 
     def succeeded(self) -> None:
-        if self._down_until is None:
+        if self.down_until is None:
             return
         with self._lock:
-            was_down = self._down_until is not None
-            self._down_until = None
+            was_down = self.down_until is not None
+            self.down_until = None
             logged, self._incident_logged = self._incident_logged, False
         if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")

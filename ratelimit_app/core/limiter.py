@@ -92,7 +92,7 @@ class _LimiterBase:
         """Validate and build the keys; answer at once when a known denial proves the
         outcome or the store is backing off. Also returns the time the request leaves."""
         cost = self.config.check_cost(cost)
-        key = self.key_for(identity)
+        key = build_key(self.key_prefix, self.name, identity)
         target = self._target(identity, key) if self.composite else key
         denials = self.denials
         if denials is None:
@@ -102,27 +102,32 @@ class _LimiterBase:
             shed = denials.check(key, cost, sent_at)
             if shed is not None:
                 return key, target, cost, shed, sent_at
-        if self.failure.should_skip_store():
-            return key, target, cost, self.failure.decide(target, self.configs, cost), sent_at
+        failure = self.failure
+        if failure.down_until is not None and failure.should_skip_store():
+            return key, target, cost, failure.decide(target, self.configs, cost), sent_at
         return key, target, cost, None, sent_at
 
     def _stored(self, key: str, decision: Decision, sent_at: float) -> Decision:
         """Bookkeeping after the store answered."""
-        self.failure.succeeded()
+        if self.failure.down_until is not None:
+            self.failure.succeeded()
         if self.denials is not None:
             self.denials.learn(key, decision, sent_at)
         return decision
 
     def _finish(self, identity: str, decision: Decision) -> Decision:
-        if not decision.allowed:
+        """Log the decision: denials at INFO with a hashed identity, admissions at DEBUG.
+        The level is checked first: hashing an identity costs more than a decision."""
+        if decision.allowed:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "allowed: policy=%s identity=%s cost=%g remaining=%.3f",
+                    self.name, identity, decision.cost, decision.remaining,
+                )  # fmt: skip
+        elif logger.isEnabledFor(logging.INFO):
             logger.info(
                 "rate limited: policy=%s identity=%s cost=%g retry_after=%.3f",
                 self.name, log_identity(identity), decision.cost, decision.retry_after,
-            )  # fmt: skip
-        elif logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "allowed: policy=%s identity=%s cost=%g remaining=%.3f",
-                self.name, identity, decision.cost, decision.remaining,
             )  # fmt: skip
         return decision
 
@@ -159,7 +164,7 @@ class TokenBucketRateLimiter(_LimiterBase):
         return self._finish(identity, decision)
 
     def _take(self, target: Target, cost: float) -> Decision:
-        if isinstance(target, str):
+        if type(target) is str:
             return self.store.take(target, self.config, cost)
         return self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
 
@@ -194,7 +199,7 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
         return self._finish(identity, decision)
 
     async def _take(self, target: Target, cost: float) -> Decision:
-        if isinstance(target, str):
+        if type(target) is str:
             return await self.store.take(target, self.config, cost)
         return await self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
 
