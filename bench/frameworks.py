@@ -1,7 +1,7 @@
 """Requests per second through Flask and FastAPI, bare and behind each rate limiter.
 
 In-process, one client, one identity, limits far above the load (every request is
-admitted): Flask through its test client, FastAPI by calling the ASGI app directly
+admitted): Flask by calling the WSGI app directly, FastAPI by calling the ASGI app directly
 (lifespan entered once). Each row shows the median and the best of ``--repeat`` rounds of
 ``--seconds``; "overhead" is the extra time per request against the bare endpoint of the
 same framework, from the best rounds (on a shared machine the best round is the one least
@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi import Depends, FastAPI, Request, Response
 from flask import Flask, jsonify
 from starlette.types import Message
+from werkzeug.test import EnvironBuilder
 
 from adapters.fastapi import RateLimit, RateLimitMiddleware
 from adapters.fastapi import RateLimiter as FastAPILimiter
@@ -62,8 +63,23 @@ def flask_app(kind: str, url: str) -> Flask:
 
 
 def flask_rate(app: Flask, seconds: float) -> Sample:
-    client = app.test_client()
-    return _rate(lambda: client.get("/ping").status_code, seconds)
+    """Straight WSGI calls, as a server makes them (Flask's test client would add its own
+    request building and response parsing, per header, to every row)."""
+    environ = EnvironBuilder(path="/ping", environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    base = environ.get_environ()
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    def call() -> int:
+        body = app(dict(base), start_response)
+        for _chunk in body:
+            pass
+        getattr(body, "close", lambda: None)()
+        return int(statuses.pop()[:3])
+
+    return _rate(call, seconds)
 
 
 def _rate(call: Callable[[], int], seconds: float) -> Sample:
