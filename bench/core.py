@@ -28,14 +28,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import redis  # noqa: E402
 import redis.asyncio as aredis  # noqa: E402
 from timing import (  # noqa: E402
-    arate,
-    cpu_per_call,
+    athroughput,
     hot_key,
     install_round_trip_counter,
     many_keys,
-    rate,
-    repeat,
     round_trips,
+    throughput,
 )
 
 from ratelimit_app.core import (  # noqa: E402
@@ -85,15 +83,12 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
         ),
         ("floor: PING", "sync", lambda _k: client.ping(), hot_key),
     ]
-    rows = [
-        (
-            label,
-            keys,
-            repeat(lambda c=call, k=make: rate(c, k(), args.seconds), args.repeat),
-            cpu_per_call(call, make()),
-        )
-        for label, keys, call, make in cases
-    ]
+    rows = []
+    for label, keys, call, make in cases:
+        samples = [throughput(call, make(), args.seconds) for _ in range(args.repeat)]
+        rates = sorted(rate for rate, _cpu in samples)
+        cpu = sorted(cpu for _rate, cpu in samples)[len(samples) // 2]
+        rows.append((label, keys, (rates[len(rates) // 2], rates[0], rates[-1]), cpu))
     client.close()
     return rows
 
@@ -121,7 +116,9 @@ async def async_rows(url: str, args: argparse.Namespace) -> list[Row]:
             ("floor: PING", "async", ping, hot_key),
         ]
         for label, keys, call, make in cases:
-            values = [await arate(call, make(), args.seconds, tasks) for _ in range(args.repeat)]
+            values = [
+                await athroughput(call, make(), args.seconds, tasks) for _ in range(args.repeat)
+            ]
             values.sort()
             stats = (values[len(values) // 2], values[0], values[-1])
             name = f"{label}, {tasks} task{'s' if tasks > 1 else ''}"

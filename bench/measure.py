@@ -10,76 +10,16 @@ are counted there too).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import redis
-import redis.asyncio.connection
-import redis.connection
-from peer_adapters import ADecide, Decide, Quota, build
+from peer_adapters import Decide, Quota, build
+from timing import round_trips
 
-_TRIPS = [0]  # only read around single-threaded runs, so an unlocked += is enough
 _ADMIN_COMMANDS = {"config", "info", "hello", "client", "ping", "scan", "memory", "select"}
-
-
-def install_round_trip_counter() -> None:
-    """Wrap redis-py's single write path, sync and async, once per process."""
-    sync_cls: Any = redis.connection.AbstractConnection
-    async_cls: Any = redis.asyncio.connection.AbstractConnection
-    if getattr(sync_cls, "_bench_counted", False):
-        return
-    sync_send, async_send = sync_cls.send_packed_command, async_cls.send_packed_command
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _TRIPS[0] += 1
-        return sync_send(self, *args, **kwargs)
-
-    async def acounted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _TRIPS[0] += 1
-        return await async_send(self, *args, **kwargs)
-
-    sync_cls.send_packed_command, async_cls.send_packed_command = counted, acounted
-    sync_cls._bench_counted = True
-
-
-def round_trips() -> int:
-    return _TRIPS[0]
-
-
-def throughput(decide: Decide, keys: Iterator[str], seconds: float) -> tuple[float, float]:
-    """(decisions per second, client CPU microseconds per decision), one thread.
-
-    The CPU figure counts only this thread's own work, so it stays comparable when other
-    processes load the machine; the wall-clock rate also includes waiting for Redis."""
-    done = 0
-    start, cpu = time.perf_counter(), time.thread_time()
-    deadline = start + seconds
-    while True:
-        for _ in range(64):
-            decide(next(keys))
-        done += 64
-        now = time.perf_counter()
-        if now >= deadline:
-            return done / (now - start), (time.thread_time() - cpu) * 1e6 / done
-
-
-async def athroughput(decide: ADecide, keys: Iterator[str], seconds: float, tasks: int) -> float:
-    """Decisions per second from ``tasks`` concurrent tasks sharing one event loop."""
-    done = [0]
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            for _ in range(16):
-                await decide(next(keys))
-            done[0] += 16
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(tasks)))
-    return done[0] / (time.perf_counter() - start)
 
 
 def admit_in_threads(decide: Decide, key: str, threads: int, attempts: int, at: float) -> int:

@@ -38,6 +38,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import measure  # noqa: E402
 import redis  # noqa: E402
+import timing  # noqa: E402
 from peer_adapters import OURS, PEERS, Quota, build, build_async  # noqa: E402
 from report import render  # noqa: E402
 
@@ -94,11 +95,11 @@ def sync_phase(rows: list[Row], url: str, plan: Plan) -> None:
             ("hot", itertools.repeat(f"{row.tag}-hot")),
             ("spread", spread_keys(row.tag)),
         ):
-            measure.throughput(decide, keys, plan.seconds / 5)  # warm-up: connections, scripts
+            timing.throughput(decide, keys, plan.seconds / 5)  # warm-up: connections, scripts
             runs.append((row, metric, decide, keys))
     for _ in range(plan.reps):
         for row, metric, decide, keys in runs:
-            rate, cpu = measure.throughput(decide, keys, plan.seconds)
+            rate, cpu = timing.throughput(decide, keys, plan.seconds)
             row.samples.setdefault(metric, []).append(rate)
             row.samples.setdefault(f"cpu_{metric}", []).append(cpu)
 
@@ -109,11 +110,11 @@ async def async_phase(rows: list[Row], url: str, plan: Plan) -> None:
         decide = build_async(row.name, row.backend, url, THROUGHPUT)
         if decide is not None:
             keys = spread_keys(row.tag + "a")
-            await measure.athroughput(decide, keys, plan.seconds / 5, TASKS)
+            await timing.athroughput(decide, keys, plan.seconds / 5, TASKS)
             runs.append((row, decide, keys))
     for _ in range(plan.reps):
         for row, decide, keys in runs:
-            sample = await measure.athroughput(decide, keys, plan.seconds, TASKS)
+            sample = await timing.athroughput(decide, keys, plan.seconds, TASKS)
             row.samples.setdefault("async", []).append(sample)
 
 
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     specs = [s for s in PEERS if not args.only or s.name == OURS or s.name in args.only]
     run = uuid.uuid4().hex[:6]
     rows = [Row(s.name, b, f"b{run}{i}{b[0]}") for i, s in enumerate(specs) for b in BACKENDS]
-    measure.install_round_trip_counter()
+    timing.install_round_trip_counter()
     started, load = time.perf_counter(), os.getloadavg()
     with bench_redis(args.redis_url) as url:
         server = redis.Redis.from_url(url).info("server")["redis_version"]

@@ -1,4 +1,5 @@
-"""Measuring primitives shared by the benchmarks: rates, repetitions, round-trip counts.
+"""Measuring primitives shared by the benchmarks (core.py, peers.py): rates, client CPU,
+repetitions, round-trip counts.
 
 Round trips are counted on the client: redis-py writes each command (or pipeline) with one
 ``send_packed_command`` call, sync and async, so wrapping that method counts round trips
@@ -8,7 +9,6 @@ whatever a library does above it.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -43,10 +43,15 @@ def round_trips() -> int:
     return _TRIPS[0]
 
 
-def rate(call: Callable[[str], object], keys: Iterator[str], seconds: float) -> float:
-    """Calls per second from one thread, checking the clock every 64 calls."""
+def throughput(
+    call: Callable[[str], object], keys: Iterator[str], seconds: float
+) -> tuple[float, float]:
+    """(calls per second, client CPU microseconds per call), one thread.
+
+    The CPU figure counts only this thread's own work, so it stays comparable when other
+    processes load the machine; the wall-clock rate also includes waiting for Redis."""
     done = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     deadline = start + seconds
     while True:
         for _ in range(64):
@@ -54,10 +59,10 @@ def rate(call: Callable[[str], object], keys: Iterator[str], seconds: float) -> 
         done += 64
         now = time.perf_counter()
         if now >= deadline:
-            return done / (now - start)
+            return done / (now - start), (time.thread_time() - cpu) * 1e6 / done
 
 
-async def arate(
+async def athroughput(
     call: Callable[[str], Awaitable[object]], keys: Iterator[str], seconds: float, tasks: int
 ) -> float:
     """Calls per second from ``tasks`` concurrent tasks on one event loop."""
@@ -75,12 +80,6 @@ async def arate(
     return done[0] / (time.perf_counter() - start)
 
 
-def repeat(measure: Callable[[], float], times: int) -> tuple[float, float, float]:
-    """(median, min, max) of ``times`` runs."""
-    values = [measure() for _ in range(times)]
-    return statistics.median(values), min(values), max(values)
-
-
 def hot_key() -> Iterator[str]:
     while True:
         yield "hot"
@@ -90,15 +89,3 @@ def many_keys(count: int = 10_000) -> Iterator[str]:
     while True:
         for i in range(count):
             yield f"client-{i}"
-
-
-def cpu_per_call(call: Callable[[str], object], keys: Iterator[str], calls: int = 2000) -> float:
-    """Microseconds of this process's CPU per call (best of 3): steadier than wall time
-    on a shared machine, and what a limiter adds to a request."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(calls):
-            call(next(keys))
-        best = min(best, (time.process_time() - start) / calls * 1e6)
-    return best
