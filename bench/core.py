@@ -83,14 +83,24 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
         ),
         ("floor: PING", "sync", lambda _k: client.ping(), hot_key),
     ]
-    rows = []
-    for label, keys, call, make in cases:
-        samples = [throughput(call, make(), args.seconds) for _ in range(args.repeat)]
-        rates = sorted(rate for rate, _cpu in samples)
-        cpu = sorted(cpu for _rate, cpu in samples)[len(samples) // 2]
-        rows.append((label, keys, (rates[len(rates) // 2], rates[0], rates[-1]), cpu))
+    # Round-robin: repetition i of every case runs before repetition i + 1 of any, so a
+    # burst of load on the shared machine touches all rows alike.
+    samples: list[list[tuple[float, float]]] = [[] for _ in cases]
+    for _ in range(args.repeat):
+        for index, (_label, _keys, call, make) in enumerate(cases):
+            samples[index].append(throughput(call, make(), args.seconds))
     client.close()
+    rows = []
+    for (label, keys, _call, _make), taken in zip(cases, samples, strict=True):
+        cpu = sorted(cpu for _rate, cpu in taken)[len(taken) // 2]
+        rows.append((label, keys, spread([rate for rate, _cpu in taken]), cpu))
     return rows
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """(median, min, max)."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2], ordered[0], ordered[-1]
 
 
 async def async_rows(url: str, args: argparse.Namespace) -> list[Row]:
@@ -115,14 +125,13 @@ async def async_rows(url: str, args: argparse.Namespace) -> list[Row]:
             ("floor: EVALSHA minimal bucket", "async", evalsha, hot_key),
             ("floor: PING", "async", ping, hot_key),
         ]
-        for label, keys, call, make in cases:
-            values = [
-                await athroughput(call, make(), args.seconds, tasks) for _ in range(args.repeat)
-            ]
-            values.sort()
-            stats = (values[len(values) // 2], values[0], values[-1])
+        rates: list[list[float]] = [[] for _ in cases]
+        for _ in range(args.repeat):  # round-robin, as in sync_rows
+            for index, (_label, _keys, call, make) in enumerate(cases):
+                rates[index].append(await athroughput(call, make(), args.seconds, tasks))
+        for (label, keys, _call, _make), values in zip(cases, rates, strict=True):
             name = f"{label}, {tasks} task{'s' if tasks > 1 else ''}"
-            rows.append((name, keys, stats, float("nan")))
+            rows.append((name, keys, spread(values), float("nan")))
     await client.aclose()
     await pool.disconnect()
     return rows
