@@ -57,14 +57,8 @@ class DemoServer:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
+        if process is not None:
+            stop_group(process)
 
     def __enter__(self) -> DemoServer:
         return self.start()
@@ -74,6 +68,18 @@ class DemoServer:
     ) -> None:
         self.stop()
         self.log.close()
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started with ``start_new_session=True`` and all its workers."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
 
 
 def get(port: int, path: str, timeout: float = 30.0) -> int:

@@ -7,7 +7,6 @@ readiness is polled with a deadline. The tests assert counts, never durations.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 import redis
 
 from tests.adapters.conftest import stored_tokens
+from tests.project.servers import stop_group
 from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,13 +43,7 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
         _wait_ready(process, port, log)
         yield
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=15)
+        stop_group(process)
 
 
 def _wait_ready(
