@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 
 from ratelimit_app.core import (
     ConfigError,
@@ -42,16 +42,26 @@ __all__ = ["RateLimiter", "default_identity"]
 WHERE = "app.config['RATELIMIT']"
 _MARK = "_ratelimit"
 _EXEMPT = "_ratelimit_exempt"
-_DECISION = "_ratelimit_decision"
+_DECISION = "ratelimit_app.decision"  # WSGI environ key: the decision, for after_request
 F = TypeVar("F", bound=Callable[..., Any])
 Identity = Callable[[], str]
+_Limit = tuple[str, float | None]  # (policy, cost override)
 
 
 def default_identity() -> str:
     """The client IP, believing X-Forwarded-For only through the trusted proxies."""
-    trusted = _state(current_app).settings.trusted_proxy_count
-    forwarded = request.environ.get("HTTP_X_FORWARDED_FOR") if trusted else None
-    return client_ip(request.remote_addr, forwarded, trusted)
+    return _client_ip(request.environ, _state(current_app).settings.trusted_proxy_count)
+
+
+def _client_ip(environ: dict[str, Any], trusted: int) -> str:
+    forwarded = environ.get("HTTP_X_FORWARDED_FOR") if trusted else None
+    return client_ip(environ.get("REMOTE_ADDR"), forwarded, trusted)
+
+
+def _default_identity_for(trusted: int) -> Identity:
+    """``default_identity`` with the app's proxy count bound in: one context lookup less
+    on every request."""
+    return lambda: _client_ip(request.environ, trusted)
 
 
 @dataclass(slots=True)
@@ -64,6 +74,7 @@ class _AppState:
     default_policy: str | None
     identity: Identity
     exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
+    by_endpoint: dict[str, _Limit | None] = field(default_factory=dict)
 
 
 def _state(app: Flask) -> _AppState:
@@ -76,7 +87,7 @@ class RateLimiter:
     def __init__(
         self, app: Flask | None = None, *, identity: Identity | None = None, **overrides: Any
     ) -> None:
-        self.identity = identity or default_identity
+        self.identity = identity
         self.overrides = overrides
         self._declared: list[tuple[str, str, float | None]] = []
         self._settings: list[Settings] = []
@@ -95,7 +106,11 @@ class RateLimiter:
             _check_limit(settings, view, policy, cost)
         store = make_sync_store(options)
         app.extensions["ratelimit"] = _AppState(
-            settings, store, make_limiters(settings, store), default, self.identity
+            settings,
+            store,
+            make_limiters(settings, store),
+            default,
+            self.identity or _default_identity_for(settings.trusted_proxy_count),
         )
         self._settings.append(settings)
         app.before_request(_before_request)
@@ -129,23 +144,31 @@ def _check_limit(settings: Settings, view: str, policy: str, cost: float | None)
         raise ConfigError(f"@limiter.limit on {view}: {exc}") from None
 
 
-def _view_limit(state: _AppState) -> tuple[str, float | None] | None:
-    """The (policy, cost) that applies to the current request's view, if any."""
-    endpoint = request.endpoint
-    if endpoint is None or endpoint in state.exempt_endpoints:
+def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> _Limit | None:
+    """The (policy, cost) that applies to ``endpoint``'s view, if any (cached per endpoint:
+    views are registered before serving, and this runs on every request)."""
+    if endpoint is None:
         return None
-    view = current_app.view_functions.get(endpoint)
-    if view is None or getattr(view, _EXEMPT, False):
-        return None
-    marked: tuple[str, float | None] | None = getattr(view, _MARK, None)
-    if marked is not None:
-        return marked
-    return None if state.default_policy is None else (state.default_policy, None)
+    try:
+        return state.by_endpoint[endpoint]
+    except KeyError:
+        pass
+    view = app.view_functions.get(endpoint)
+    chosen: _Limit | None = None
+    if endpoint not in state.exempt_endpoints and view is not None:
+        if not getattr(view, _EXEMPT, False):
+            chosen = getattr(view, _MARK, None)
+            if chosen is None and state.default_policy is not None:
+                chosen = (state.default_policy, None)
+    state.by_endpoint[endpoint] = chosen
+    return chosen
 
 
 def _before_request() -> tuple[Response, int] | None:
-    state = _state(current_app)
-    chosen = _view_limit(state)
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = _state(app)
+    environ = request.environ
+    chosen = _view_limit(state, app, request.endpoint)
     if chosen is None:
         return None
     name, cost = chosen
@@ -153,14 +176,14 @@ def _before_request() -> tuple[Response, int] | None:
     decision = state.limiters[name].allow_request(
         state.identity(), policy.cost if cost is None else cost
     )
-    setattr(g, _DECISION, (name, decision))
+    environ[_DECISION] = (name, decision)
     if decision.allowed:
         return None
     return jsonify(denial_body(decision)), 429
 
 
 def _after_request(response: Response) -> Response:
-    chosen: tuple[str, Decision] | None = g.pop(_DECISION, None)
+    chosen: tuple[str, Decision] | None = request.environ.pop(_DECISION, None)
     if chosen is not None:
         settings = _state(current_app).settings
         # extend, not update: these names are ours, and update rescans the list per header
