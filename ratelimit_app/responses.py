@@ -12,7 +12,7 @@ from typing import Any
 from django.http import HttpResponse, JsonResponse
 
 from .conf import get_runtime
-from .core.bucket import Decision
+from .core.bucket import Decision, binding
 from .core.headers import denial_body, render_headers
 
 __all__ = [
@@ -42,10 +42,8 @@ def recorded(request: Any) -> tuple[str, Decision] | None:
     decisions: list[tuple[str, Decision]] = _django_request(request).__dict__.get(_ATTR, [])
     if not decisions:
         return None
-    denied = [item for item in decisions if not item[1].allowed]
-    if denied:
-        return max(denied, key=lambda item: item[1].retry_after)
-    return max(decisions, key=lambda item: item[1].next_after)
+    chosen = binding([decision for _policy, decision in decisions])
+    return next(item for item in decisions if item[1] is chosen)
 
 
 def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
