@@ -87,7 +87,9 @@ def test_two_thousand_identities_spread_over_every_master(
     redis_cluster: RedisClusterServer, cluster_client: RedisCluster, key_prefix: str
 ) -> None:
     store = RedisStore(cluster_client)
-    limiter = TokenBucketRateLimiter(FIVE, store, key_prefix=key_prefix, on_store_error="raise")
+    # Slow refill, so no key expires (TTL = time to full) however slow the machine is.
+    slow = RateLimitConfig(capacity=5, refill_rate=1e-3)
+    limiter = TokenBucketRateLimiter(slow, store, key_prefix=key_prefix, on_store_error="raise")
     identities = [f"user-{n}" for n in range(2000)]
     assert all(limiter.allow_request(who, cost=2).remaining == 3.0 for who in identities)
     counts = _keys_per_master(redis_cluster, key_prefix)
