@@ -18,7 +18,6 @@ import os
 import platform
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -218,12 +217,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with ExitStack() as stack:
-        url = os.environ.get("REDIS_URL")
-        if not url:
-            from tests.redis_server import RedisServer
+    from tests.redis_server import redis_url_or_private
 
-            url = stack.enter_context(RedisServer()).url
+    with redis_url_or_private(os.environ.get("REDIS_URL")) as url:
         throughput = sync_rows(url, args) + asyncio.run(async_rows(url, args))
         costs = cost_rows(url)
     print_tables(throughput, costs, args)

@@ -24,7 +24,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -165,16 +165,10 @@ def fastapi_rate(app: FastAPI, seconds: float) -> Sample:
     return asyncio.run(_fastapi_rate_async(app, seconds))
 
 
-@contextmanager
-def redis_url() -> Iterator[str]:
-    given = os.environ.get("REDIS_URL")
-    if given:
-        yield given
-        return
-    from tests.redis_server import RedisServer
+def redis_url() -> AbstractContextManager[str]:
+    from tests.redis_server import redis_url_or_private
 
-    with RedisServer() as server:
-        yield server.url
+    return redis_url_or_private(os.environ.get("REDIS_URL"))
 
 
 def _flask_run(kind: str, url: str) -> Callable[[float], Sample]:

@@ -29,7 +29,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +67,10 @@ class Row:
     denied_mix: str = ""
 
 
-@contextmanager
-def bench_redis(given: str | None) -> Iterator[str]:
-    if given:
-        redis.Redis.from_url(given).ping()
-        yield given
-        return
-    from tests.redis_server import RedisServer
+def bench_redis(given: str | None) -> AbstractContextManager[str]:
+    from tests.redis_server import redis_url_or_private
 
-    with RedisServer() as server:
-        yield server.url
+    return redis_url_or_private(given)
 
 
 def spread_keys(tag: str) -> Iterator[str]:

@@ -9,19 +9,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.redis_server import RedisServer
+from tests.redis_server import redis_url_or_private
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """``REDIS_URL`` when given, else a private server started here (never a skip)."""
-    given = os.environ.get("REDIS_URL")
-    if given:
-        redis.Redis.from_url(given).ping()
-        yield given
-        return
-    with RedisServer() as server:
-        yield server.url
+    with redis_url_or_private(os.environ.get("REDIS_URL")) as url:
+        yield url
 
 
 @pytest.fixture

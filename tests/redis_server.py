@@ -12,6 +12,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -40,6 +42,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def redis_url_or_private(given: str | None = None) -> Iterator[str]:
+    """``given`` (checked with a PING) if set, else a private server for the duration:
+    the one rule the tests and the benchmarks use to find their Redis."""
+    if given:
+        client = redis.Redis.from_url(given)
+        try:
+            client.ping()
+        finally:
+            client.close()
+        yield given
+        return
+    with RedisServer() as server:
+        yield server.url
 
 
 class RedisServer:

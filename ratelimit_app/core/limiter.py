@@ -93,7 +93,7 @@ class _LimiterBase:
         outcome or the store is backing off. Also returns the time the request leaves."""
         cost = self.config.check_cost(cost)
         key = build_key(self.key_prefix, self.name, identity)
-        target = self._target(identity, key) if self.composite else key
+        target = self.keys_for(identity) if self.composite else key
         denials = self.denials
         if denials is None:
             sent_at = 0.0
