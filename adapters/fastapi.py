@@ -1,7 +1,7 @@
 """FastAPI / Starlette glue: a ``RateLimit`` dependency and a pure ASGI middleware.
 
 ``RateLimiter(settings)`` parses the settings dict (the Django shape plus the storage
-keys of ``ratelimit_app.core.storage``) when it is built. Its ``lifespan`` opens the store
+keys of ``ratelimit_app.core.stores.from_url``) when it is built. Its ``lifespan`` opens the store
 (a Redis client over a blocking pool, in the app's own event loop), checks every
 ``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies, and
 closes the store at shutdown; ``install(app)`` registers the 429 handler::
@@ -49,7 +49,7 @@ from ratelimit_app.core import (
     render_headers,
 )
 from ratelimit_app.core.config import check_policy_name
-from ratelimit_app.core.storage import (
+from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
     make_async_store,

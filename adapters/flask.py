@@ -1,7 +1,7 @@
 """Flask extension: ``RateLimiter(app=None, **overrides)`` + ``init_app(app)``.
 
 Settings come from ``app.config["RATELIMIT"]`` (the Django dict shape plus the storage
-keys of ``ratelimit_app.core.storage``); keyword overrides given to the constructor win
+keys of ``ratelimit_app.core.stores.from_url``); keyword overrides given to the constructor win
 over ``app.config``. Everything an app needs at request time lives in
 ``app.extensions["ratelimit"]``, so one extension object can serve several apps.
 
@@ -30,9 +30,9 @@ from ratelimit_app.core import (
     parse_settings,
     render_headers,
 )
-from ratelimit_app.core.storage import (
+from ratelimit_app.core.policies import default_policy
+from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
-    default_policy,
     make_sync_store,
     parse_storage_options,
 )

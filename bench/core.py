@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from tests.redis_server import redis_url_or_private
+    from ratelimit_app.testing import redis_url_or_private
 
     with redis_url_or_private(os.environ.get("REDIS_URL")) as url:
         throughput = sync_rows(url, args) + asyncio.run(async_rows(url, args))

@@ -32,12 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import Depends, FastAPI, Request, Response
 from flask import Flask, jsonify
+from ratelimit_app.adapters.fastapi import RateLimit, RateLimitMiddleware
+from ratelimit_app.adapters.fastapi import RateLimiter as FastAPILimiter
+from ratelimit_app.adapters.flask import RateLimiter as FlaskLimiter
 from starlette.types import Message
 from werkzeug.test import EnvironBuilder
-
-from adapters.fastapi import RateLimit, RateLimitMiddleware
-from adapters.fastapi import RateLimiter as FastAPILimiter
-from adapters.flask import RateLimiter as FlaskLimiter
 
 Sample = tuple[float, float]  # requests per second, CPU microseconds per request
 HUGE = {"capacity": 1e9, "refill_rate": 1e9}
@@ -166,7 +165,7 @@ def fastapi_rate(app: FastAPI, seconds: float) -> Sample:
 
 
 def redis_url() -> AbstractContextManager[str]:
-    from tests.redis_server import redis_url_or_private
+    from ratelimit_app.testing import redis_url_or_private
 
     return redis_url_or_private(os.environ.get("REDIS_URL"))
 

@@ -68,7 +68,7 @@ class Row:
 
 
 def bench_redis(given: str | None) -> AbstractContextManager[str]:
-    from tests.redis_server import redis_url_or_private
+    from ratelimit_app.testing import redis_url_or_private
 
     return redis_url_or_private(given)
 

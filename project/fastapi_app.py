@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter
 
-from adapters.fastapi import RateLimit, RateLimiter
 from project.demo_config import configure_logging, demo_settings
 
 

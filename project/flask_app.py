@@ -17,8 +17,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask, jsonify
+from ratelimit_app.adapters.flask import RateLimiter
 
-from adapters.flask import RateLimiter
 from project.demo_config import configure_logging, demo_settings
 
 

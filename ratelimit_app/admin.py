@@ -17,7 +17,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from . import inspect
+from . import inspection
 from .conf import get_runtime
 from .core.config import ConfigError
 from .core.stores.base import StoreError
@@ -64,7 +64,7 @@ class BucketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.opts,
             "title": "Rate-limit buckets",
             "query": query,
-            "policies": inspect.policy_rows(runtime),
+            "policies": inspection.policy_rows(runtime),
             "cache_alias": runtime.cache_alias,
             "backend": runtime.store.kind,
             "prefix": runtime.settings.key_prefix,
@@ -77,18 +77,18 @@ class BucketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def _rows(self, request: HttpRequest, query: str, runtime: Any) -> dict[str, Any]:
         if query:
-            return {"rows": inspect.identity_buckets(query, runtime)}
-        page = Paginator(inspect.live_keys(runtime), PAGE_SIZE).get_page(request.GET.get("p"))
+            return {"rows": inspection.identity_buckets(query, runtime)}
+        page = Paginator(inspection.live_keys(runtime), PAGE_SIZE).get_page(request.GET.get("p"))
         return {
-            "rows": inspect.rows_for_keys(list(page.object_list), runtime),
+            "rows": inspection.rows_for_keys(list(page.object_list), runtime),
             "page": page,
-            "capped": page.paginator.count >= inspect.MAX_LISTED,
+            "capped": page.paginator.count >= inspection.MAX_LISTED,
         }
 
     def reset_view(self, request: HttpRequest) -> HttpResponse:
         key = request.POST.get("key", "")
         try:
-            policy = inspect.reset_key(key)
+            policy = inspection.reset_key(key)
         except (ConfigError, StoreError) as exc:
             messages.error(request, f"Not reset: {exc}")
         else:

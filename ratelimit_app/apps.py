@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.apps import AppConfig
 
 
-class RateLimitConfig(AppConfig):
+class RateLimitAppConfig(AppConfig):
     name = "ratelimit_app"
     verbose_name = "Rate limiting"
     default_auto_field = "django.db.models.AutoField"

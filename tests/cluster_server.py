@@ -21,7 +21,7 @@ import redis.asyncio.cluster as acluster
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from tests.redis_server import RedisServer
+from ratelimit_app.testing import RedisServer
 
 SLOTS = 16384
 BUS_OFFSET = 10000  # Redis 6.2 puts the cluster bus on port + 10000, fixed

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.redis_server import redis_url_or_private
+from ratelimit_app.testing import redis_url_or_private
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ __all__ = [
     "COMMON_KEYS",
     "Policy",
     "Settings",
+    "default_policy",
     "make_async_limiters",
     "make_limiters",
     "parse_settings",
@@ -202,6 +203,21 @@ def parse_settings(
         ietf_headers=_flag(raw, "IETF_HEADERS", True, where),
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
     )
+
+
+def default_policy(settings: Settings, where: str = "RATELIMIT") -> str | None:
+    """The ``DEFAULT_POLICY`` applied to every view, checked against the policies."""
+    name = settings.extra.get("DEFAULT_POLICY")
+    if name is None:
+        return None
+    try:
+        settings.policy(name)
+    except (ConfigError, TypeError):
+        known = ", ".join(sorted(settings.policies)) or "none"
+        raise ConfigError(
+            f"{where}['DEFAULT_POLICY'] names unknown policy {name!r} (configured: {known})"
+        ) from None
+    return str(name)
 
 
 def make_limiters(settings: Settings, store: SyncStore) -> dict[str, TokenBucketRateLimiter]:

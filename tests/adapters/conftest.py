@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from ratelimit_app.core.stores.redis import parse_state
-from tests.redis_server import RedisServer
+from ratelimit_app.testing import RedisServer
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -13,12 +13,12 @@ import httpx
 import pytest
 import redis
 from fastapi import Depends, FastAPI
+from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
+from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
-from tests.redis_server import RedisServer
 
 
 def make_app(storage_url: str, key_prefix: str, **extra: Any) -> FastAPI:

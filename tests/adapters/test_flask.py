@@ -10,11 +10,11 @@ import pytest
 import redis
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from ratelimit_app.adapters.flask import RateLimiter
 
-from adapters.flask import RateLimiter
 from ratelimit_app.core import ConfigError
+from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
-from tests.redis_server import RedisServer
 
 
 def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, RateLimiter]:

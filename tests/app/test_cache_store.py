@@ -23,6 +23,7 @@ from ratelimit_app.core import (
     StoreError,
     TokenBucketRateLimiter,
 )
+from ratelimit_app.testing import RedisServer
 from tests.core.conftest import Harness
 from tests.core.test_behaviour import *  # noqa: F403  - the suite, run on Django caches
 from tests.core.test_behaviour import test_redis_key_has_ttl_of_full_refill as core_ttl_test
@@ -31,7 +32,6 @@ from tests.core.test_composite import (  # noqa: F401  - composite policies on D
     test_every_bucket_must_admit_and_a_denial_consumes_nowhere,
     test_reset_empties_every_bucket,
 )
-from tests.redis_server import RedisServer
 
 del test_redis_key_has_ttl_of_full_refill  # noqa: F821  - re-parametrized below
 

@@ -51,7 +51,7 @@ def test_unknown_policy_is_a_command_error(ratelimit: Any) -> None:
 
 
 def test_store_outage_is_a_command_error(ratelimit: Any, settings: Any) -> None:
-    from tests.redis_server import free_port
+    from ratelimit_app.testing import free_port
 
     settings.CACHES = {
         **settings.CACHES,

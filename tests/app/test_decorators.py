@@ -11,7 +11,7 @@ from django.test import AsyncClient, Client, RequestFactory
 
 from ratelimit_app.core import ConfigError
 from ratelimit_app.decorators import ratelimit as limit
-from tests.redis_server import free_port
+from ratelimit_app.testing import free_port
 
 MIDDLEWARE = "ratelimit_app.middleware.RateLimitMiddleware"
 

@@ -12,8 +12,8 @@ from rest_framework.views import APIView
 
 from ratelimit_app.conf import get_runtime
 from ratelimit_app.core import ConfigError
+from ratelimit_app.testing import free_port
 from ratelimit_app.throttling import TokenBucketThrottle, view_cost
-from tests.redis_server import free_port
 
 BACKENDS = ["locmem", "django-redis", "redis-cache"]
 LEGACY = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")

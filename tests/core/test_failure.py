@@ -23,7 +23,7 @@ from ratelimit_app.core import (
     StoreFailureHandler,
     TokenBucketRateLimiter,
 )
-from tests.redis_server import RedisServer
+from ratelimit_app.testing import RedisServer
 
 CONFIG = RateLimitConfig(capacity=3, refill_rate=1e-9)
 # redis-py retries failed commands with back-off by default; the limiter's own failure

@@ -25,6 +25,7 @@ from ratelimit_app.core import (
     StoreFailureHandler,
     TokenBucketRateLimiter,
 )
+from ratelimit_app.testing import RedisServer
 from tests.fault_drill import (
     CALL_BOUND,
     DRILL,
@@ -41,7 +42,6 @@ from tests.fault_drill import (
     timed_call,
     wait_until,
 )
-from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.slow
 

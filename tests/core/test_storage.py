@@ -17,12 +17,12 @@ from ratelimit_app.core import (
     RedisStore,
     parse_settings,
 )
-from ratelimit_app.core.storage import (
+from ratelimit_app.core.policies import default_policy
+from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     StorageOptions,
     close_async_store,
     close_sync_store,
-    default_policy,
     make_async_store,
     make_sync_store,
     parse_storage_options,

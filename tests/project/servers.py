@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
-from tests.redis_server import free_port
+from ratelimit_app.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ... import inspect
+from ... import inspection
 from ...conf import get_runtime
 from ...core.config import ConfigError
 from ...core.stores.base import StoreError
@@ -41,20 +41,20 @@ class Command(BaseCommand):
         runtime = get_runtime()
         self.stdout.write(f"cache {runtime.cache_alias} ({runtime.store.kind})")
         self.stdout.write("policy\tcapacity\trefill/s\tcost")
-        for p in inspect.policy_rows(runtime):
+        for p in inspection.policy_rows(runtime):
             self.stdout.write(f"{p.name}\t{_fmt(p.capacity)}\t{p.refill_rate:g}\t{_fmt(p.cost)}")
-        keys = inspect.live_keys(runtime)
+        keys = inspection.live_keys(runtime)
         self.stdout.write(f"{len(keys)} live bucket(s)")
-        self._rows(inspect.rows_for_keys(keys, runtime))
+        self._rows(inspection.rows_for_keys(keys, runtime))
 
     def do_show(self, options: dict[str, Any]) -> None:
-        self._rows(inspect.identity_buckets(options["identity"]))
+        self._rows(inspection.identity_buckets(options["identity"]))
 
     def do_reset(self, options: dict[str, Any]) -> None:
-        names = inspect.reset_identity(options["identity"], options.get("policy"))
+        names = inspection.reset_identity(options["identity"], options.get("policy"))
         self.stdout.write(f"reset {options['identity']} in: {', '.join(names)}")
 
-    def _rows(self, rows: list[inspect.BucketRow]) -> None:
+    def _rows(self, rows: list[inspection.BucketRow]) -> None:
         self.stdout.write("identity\tpolicy\ttokens\tcapacity\tfull_in_s\tkey")
         for r in rows:
             self.stdout.write(

