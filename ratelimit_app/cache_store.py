@@ -19,23 +19,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, binding, decide, refill, take
-from .core.config import RateLimitConfig
-from .core.stores.base import StoreError
+from .core.bucket import BucketState, Decision, binding, decide, refill, take_all
+from .core.stores.base import Configs, Keys, StoreError
 from .core.stores.memory import MemoryStore
 from .core.stores.redis import RedisStore
 
 __all__ = ["AsyncDjangoCacheStore", "DjangoCacheStore", "backend_kind"]
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 _LOCMEM: dict[int, MemoryStore] = {}
 _LOCMEM_LOCK = threading.Lock()
 
@@ -72,6 +73,17 @@ def _redis_client(alias: str, cache: BaseCache, kind: str) -> Any:
     return cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
 
 
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Any cache backend failure becomes ``StoreError``: backends raise their own types."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc
+
+
 class CacheAPIStore:
     """Best effort for backends without an atomic primitive we can use: get + set,
     serialised within this process only (other processes can interleave)."""
@@ -86,55 +98,33 @@ class CacheAPIStore:
         return caches[self.alias]  # per thread, as Django hands out cache connections
 
     def get_state(self, key: str) -> BucketState | None:
-        try:
+        with _translated("cache"):
             raw = self.cache.get(key)
-        except Exception as exc:
-            raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
         return None if raw is None else BucketState(float(raw[0]), float(raw[1]))
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
+        """Every bucket must hold the cost; all consume or none (within this process)."""
         with self._lock:
             now = self.clock()
-            state, decision = take(self.get_state(key), config, now, cost)
-            try:
-                self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
-            except Exception as exc:
-                raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+            states = [self.get_state(key) for key in keys]
+            written, decision = take_all(states, configs, now, cost)
+            with _translated("cache"):
+                for key, config, state in zip(keys, configs, written, strict=True):
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
         return decision
 
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        state = refill(self.get_state(key), config, self.clock())
-        return decide(config, 0.0, True, state.tokens)
-
-    def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
-        """A composite policy: every bucket must hold the cost; all consume or none."""
-        with self._lock:
-            now = self.clock()
-            states = [
-                refill(self.get_state(key), config, now)
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
+        now = self.clock()
+        return binding(
+            [
+                decide(config, 0.0, True, refill(self.get_state(key), config, now).tokens)
                 for key, config in zip(keys, configs, strict=True)
             ]
-            allowed = all(state.tokens >= cost for state in states)
-            decisions = []
-            for key, config, state in zip(keys, configs, states, strict=True):
-                tokens = state.tokens - cost if allowed else state.tokens
-                try:
-                    self.cache.set(key, (tokens, state.updated_at), timeout=config.ttl)
-                except Exception as exc:
-                    raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
-                decisions.append(decide(config, cost, allowed, tokens))
-        return binding(decisions)
+        )
 
-    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
-        return binding([self.peek(k, c) for k, c in zip(keys, configs, strict=True)])
-
-    def reset(self, key: str) -> None:
-        try:
-            self.cache.delete(key)
-        except Exception as exc:
-            raise StoreError(f"cache: {type(exc).__name__}: {exc}") from exc
+    def reset(self, keys: Keys) -> None:
+        with _translated("cache"):
+            self.cache.delete_many(list(keys))
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """The cache API cannot enumerate keys: nothing to list (look one identity up)."""
@@ -175,34 +165,21 @@ class DjangoCacheStore:
             return _locmem_buckets(cache, self.clock)  # type: ignore[arg-type]
         if kind == "other":
             return CacheAPIStore(self.alias, self.clock)
-        try:
+        with _translated(f"cache {self.alias!r}"):
             client = _redis_client(self.alias, cache, kind)
-        except Exception as exc:
-            raise StoreError(f"cache {self.alias!r}: {type(exc).__name__}: {exc}") from exc
         return RedisStore(client, clock=self.clock)
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return self.impl.take(key, config, cost)  # type: ignore[no-any-return]
-
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return self.impl.peek(key, config)  # type: ignore[no-any-return]
-
-    def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         return self.impl.take_all(keys, configs, cost)  # type: ignore[no-any-return]
 
-    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         return self.impl.peek_all(keys, configs)  # type: ignore[no-any-return]
 
-    def reset(self, key: str) -> None:
-        self.impl.reset(key)
+    def reset(self, keys: Keys) -> None:
+        self.impl.reset(keys)
 
     def get_state(self, key: str) -> BucketState | None:
-        impl = self.impl
-        if isinstance(impl, MemoryStore):
-            return next((state for name, state in impl.scan(key) if name == key), None)
-        return impl.get_state(key)  # type: ignore[no-any-return]
+        return self.impl.get_state(key)  # type: ignore[no-any-return]
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """Stored buckets under ``prefix``: Redis SCAN, this process's locmem buckets, or
@@ -229,27 +206,19 @@ class AsyncDjangoCacheStore:
         """The same clock as the sync store, for anything timing this store's answers."""
         return self.sync.clock
 
-    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+    async def _call(self, method: Callable[..., T], *args: Any) -> T:
         if isinstance(self.sync.impl, MemoryStore):
             return method(*args)
         return await sync_to_async(method, thread_sensitive=False)(*args)
 
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return await self._call(self.sync.take, key, config, cost)  # type: ignore[no-any-return]
+    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
+        return await self._call(self.sync.take_all, keys, configs, cost)
 
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return await self._call(self.sync.peek, key, config)  # type: ignore[no-any-return]
+    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
+        return await self._call(self.sync.peek_all, keys, configs)
 
-    async def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
-        return await self._call(self.sync.take_all, keys, configs, cost)  # type: ignore[no-any-return]
-
-    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
-        return await self._call(self.sync.peek_all, keys, configs)  # type: ignore[no-any-return]
-
-    async def reset(self, key: str) -> None:
-        await self._call(self.sync.reset, key)
+    async def reset(self, keys: Keys) -> None:
+        await self._call(self.sync.reset, keys)
 
     async def get_state(self, key: str) -> BucketState | None:
-        return await self._call(self.sync.get_state, key)  # type: ignore[no-any-return]
+        return await self._call(self.sync.get_state, key)

@@ -1,8 +1,9 @@
 """System checks: every wrong ``RATELIMIT`` setting fails ``manage.py check``.
 
 Each problem has its own stable id (never renumbered) and a hint saying what to write.
-The settings are validated piece by piece with the core's own validators, so one run
-reports every mistake, not only the first one ``parse_settings`` would stop at.
+The settings go through the core's own parser, which collects every problem with its
+kind (``core.config.Problem``); each kind maps to one id here, so one run reports every
+mistake, not only the first one ``parse_settings`` would stop at.
 
 ======================  ==========================================================
 id                      problem
@@ -25,7 +26,7 @@ ratelimit.W002          (--deploy) local-memory buckets are per process
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -34,9 +35,9 @@ from django.core.cache import caches
 
 from .cache_store import backend_kind
 from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings
-from .core.config import ConfigError, RateLimitConfig, check_cost, check_policy_name
-from .core.policies import COMMON_KEYS, parse_settings
-from .views_scan import limited_views
+from .core.config import ConfigError, Problem
+from .core.policies import COMMON_KEYS, parse_settings, settings_errors
+from .view_limits import limited_views
 
 __all__ = ["check_cache", "check_deploy_cache", "check_settings", "check_views", "register"]
 
@@ -53,14 +54,19 @@ _HINTS = {
     "E010": "True or False.",
     "E011": "Add the policy to RATELIMIT['POLICIES'] or fix the name in the view.",
 }
-# Single settings whose parse error belongs to one id.
-_SCALARS = {
-    "KEY_PREFIX": "E008",
-    "ON_STORE_ERROR": "E006",
-    "RETRY_INTERVAL": "E009",
-    "TRUSTED_PROXY_COUNT": "E007",
-    "LEGACY_HEADERS": "E010",
-    "IETF_HEADERS": "E010",
+# Each kind of problem the settings parser reports has one stable id.
+_IDS = {
+    Problem.SETTINGS: "E001",
+    Problem.POLICY: "E002",
+    Problem.BUCKET: "E003",
+    Problem.COST: "E004",
+    Problem.CACHE: "E005",
+    Problem.FAILURE_MODE: "E006",
+    Problem.PROXIES: "E007",
+    Problem.KEY_PREFIX: "E008",
+    Problem.RETRY_INTERVAL: "E009",
+    Problem.FLAG: "E010",
+    Problem.UNKNOWN_POLICY: "E011",
 }
 
 
@@ -68,82 +74,18 @@ def _error(code: str, message: str) -> checks.Error:
     return checks.Error(message, hint=_HINTS[code], id=f"ratelimit.{code}")
 
 
+def _reported(problem: ConfigError) -> checks.Error:
+    message = str(problem)
+    return _error(
+        _IDS.get(problem.kind, "E001"), message if message.endswith(".") else message + "."
+    )
+
+
 def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
-    raw = raw_settings()
-    if raw is None:
-        return []
-    if not isinstance(raw, Mapping):
-        return [_error("E001", f"RATELIMIT must be a dict, got {type(raw).__name__}.")]
-    errors: list[checks.CheckMessage] = []
-    unknown = sorted(set(raw) - COMMON_KEYS - set(EXTRA_KEYS))
-    if unknown:
-        errors.append(_error("E001", f"RATELIMIT has unknown setting(s) {unknown}."))
-    for key, code in _SCALARS.items():
-        if key in raw:
-            try:
-                parse_settings({key: raw[key]})
-            except ConfigError as exc:
-                errors.append(_error(code, str(exc)))
-    errors.extend(_policy_errors(raw.get("POLICIES")))
-    return errors
-
-
-def _policy_errors(policies: Any) -> Iterator[checks.Error]:
-    if policies is None:
-        return
-    if not isinstance(policies, Mapping):
-        yield _error("E002", f"RATELIMIT['POLICIES'] must be a dict, got {policies!r}.")
-        return
-    for name, raw in policies.items():
-        yield from _one_policy(name, raw)
-
-
-def _one_policy(name: Any, raw: Any) -> Iterator[checks.Error]:
-    """One policy: a single bucket, or ``{"buckets": [...], "cost"?}`` (composite)."""
-    label = f"RATELIMIT['POLICIES'][{name!r}]"
-    try:
-        buckets = _policy_shape(name, raw)
-    except ConfigError as exc:
-        yield _error("E002", f"{label}: {exc}")
-        return
-    configs = []
-    for where, bucket in buckets:
-        try:
-            configs.append(RateLimitConfig(bucket["capacity"], bucket["refill_rate"]))
-        except ConfigError as exc:
-            yield _error("E003", f"{label}{where}: {exc}")
-    if len(configs) != len(buckets):
-        return
-    try:
-        check_cost(raw.get("cost", 1), min(config.capacity for config in configs))
-    except ConfigError as exc:
-        yield _error("E004", f"{label}: {exc}")
-
-
-def _policy_shape(name: Any, raw: Any) -> list[tuple[str, Mapping[str, Any]]]:
-    """The bucket dicts of a well-formed policy, each with where it sits, or ConfigError."""
-    check_policy_name(name)
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"must be a dict with capacity and refill_rate, got {raw!r}")
-    if "buckets" in raw:
-        extra = sorted(set(raw) - {"buckets", "cost"})
-        if extra:
-            raise ConfigError(f"unknown key(s) {extra} beside 'buckets'")
-        listed = raw["buckets"]
-        if not isinstance(listed, (list, tuple)) or not listed:
-            raise ConfigError(f"'buckets' must be a non-empty list of dicts, got {listed!r}")
-        buckets = [(f"['buckets'][{i}]", bucket) for i, bucket in enumerate(listed)]
-        allowed = {"capacity", "refill_rate"}
-    else:
-        buckets, allowed = [("", raw)], {"capacity", "refill_rate", "cost"}
-    for where, bucket in buckets:
-        if not isinstance(bucket, Mapping):
-            raise ConfigError(f"{where} must be a dict with capacity and refill_rate")
-        extra = sorted(set(bucket) - allowed)
-        missing = sorted({"capacity", "refill_rate"} - set(bucket))
-        if extra or missing:
-            raise ConfigError(f"{where} unknown key(s) {extra}, missing {missing}".lstrip())
-    return buckets
+    """Every problem the settings parser finds, each under its own id."""
+    return [
+        _reported(problem) for problem in settings_errors(raw_settings(), extra_keys=EXTRA_KEYS)
+    ]
 
 
 def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:

@@ -18,9 +18,16 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from .cache_store import AsyncDjangoCacheStore, DjangoCacheStore
-from .core.config import ConfigError
+from .core.config import ConfigError, Problem
 from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
-from .core.policies import Policy, Settings, make_limiters, parse_settings
+from .core.policies import (
+    Policy,
+    Settings,
+    failure_handler,
+    make_async_limiters,
+    make_limiters,
+    parse_settings,
+)
 
 __all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
 
@@ -67,7 +74,9 @@ def cache_alias(parsed: Settings) -> str:
     if not isinstance(alias, str) or alias not in django_settings.CACHES:
         known = ", ".join(sorted(django_settings.CACHES)) or "none"
         raise ConfigError(
-            f"RATELIMIT['CACHE'] = {alias!r} is not a cache alias in CACHES (have: {known})"
+            f"RATELIMIT['CACHE'] = {alias!r} is not a cache alias in CACHES (have: {known})",
+            kind=Problem.CACHE,
+            setting="RATELIMIT['CACHE']",
         )
     return alias
 
@@ -76,17 +85,17 @@ def _build() -> Runtime:
     parsed = parse()
     alias = cache_alias(parsed)
     store = DjangoCacheStore(alias)
-    limiters = make_limiters(parsed, store)
     async_store = AsyncDjangoCacheStore(sync=store)
-    async_limiters = {
-        # shares the sync limiter's failure handler: one back-off, one fallback per policy set
-        name: AsyncTokenBucketRateLimiter(
-            policy.config, async_store, name=name,
-            key_prefix=parsed.key_prefix, on_store_error=limiters[name].failure,
-        )
-        for name, policy in parsed.policies.items()
-    }  # fmt: skip
-    return Runtime(parsed, alias, store, async_store, limiters, async_limiters)
+    # one failure policy for both: one back-off, one fallback memory, one warning
+    failure = failure_handler(parsed)
+    return Runtime(
+        parsed,
+        alias,
+        store,
+        async_store,
+        make_limiters(parsed, store, failure),
+        make_async_limiters(parsed, async_store, failure),
+    )
 
 
 def get_runtime() -> Runtime:

@@ -6,12 +6,12 @@ clock, so Redis rows use Redis time) and seconds until the bucket is full.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from itertools import islice
 
 from .conf import Runtime, get_runtime
 from .core.config import ConfigError
+from .core.keys import parse_key
 
 __all__ = [
     "MAX_LISTED",
@@ -25,10 +25,7 @@ __all__ = [
     "rows_for_keys",
 ]
 
-MAX_LISTED = 10_000
-_COMPOSITE_KEY = re.compile(
-    r"^\{(.+)\}:(\d+)$"
-)  # keys gathered for one listing; a SCAN beyond that is cut short
+MAX_LISTED = 10_000  # keys gathered for one listing; a SCAN beyond that is cut short
 
 
 @dataclass(frozen=True)
@@ -55,29 +52,17 @@ def policy_rows(runtime: Runtime | None = None) -> list[PolicyRow]:
     runtime = runtime or get_runtime()
     return [
         PolicyRow(
-            name, p.config.capacity, p.config.refill_rate, p.cost,
-            p.config.capacity / p.config.refill_rate,
+            name, p.smallest.capacity, p.smallest.refill_rate, p.cost,
+            p.smallest.capacity / p.smallest.refill_rate,
         )
         for name, p in sorted(runtime.settings.policies.items())
     ]  # fmt: skip
 
 
 def split_key(key: str, runtime: Runtime) -> tuple[str, str, int] | None:
-    """``(policy, identity, bucket index)`` for one of our keys with a configured policy,
-    else None. A composite policy's keys are ``<prefix>:<policy>:{<identity>}:<index>``."""
-    prefix, sep, rest = key.partition(":")
-    policy, sep2, identity = rest.partition(":")
-    if prefix != runtime.settings.key_prefix or not (sep and sep2):
-        return None
-    found = runtime.settings.policies.get(policy)
-    if found is None:
-        return None
-    if not found.buckets:
-        return policy, identity, 0
-    tagged = _COMPOSITE_KEY.match(identity)
-    if tagged is None or int(tagged[2]) >= len(found.buckets):
-        return None
-    return policy, tagged[1], int(tagged[2])
+    """``(policy, identity as stored, bucket index)`` for one of this site's bucket keys."""
+    counts = {name: len(p.configs) for name, p in runtime.settings.policies.items()}
+    return parse_key(key, runtime.settings.key_prefix, counts)
 
 
 def live_keys(runtime: Runtime | None = None) -> list[str]:
@@ -91,7 +76,7 @@ def live_keys(runtime: Runtime | None = None) -> list[str]:
 def _row(runtime: Runtime, key: str, stored: bool = True) -> BucketRow:
     policy, identity, index = split_key(key, runtime) or ("?", key, 0)
     config = runtime.policy(policy).configs[index]
-    decision = runtime.store.peek(key, config)
+    decision = runtime.store.peek_all((key,), (config,))
     return BucketRow(
         key, policy, identity, decision.remaining, config.capacity, decision.reset_after, stored
     )
@@ -121,12 +106,9 @@ def reset_key(key: str, runtime: Runtime | None = None) -> str:
     if found is None:
         raise ConfigError(f"{key!r} is not a bucket key of this site's policies")
     policy, identity, _ = found
-    for limiter in (runtime.limiters[policy], runtime.async_limiters[policy]):
-        limiter.failure.fallback_store.reset(key)
-        denials = getattr(limiter, "denials", None)  # the core's local denial memory
-        if denials is not None:  # kept under the identity's plain key, composite or not
-            denials.forget(limiter.key_for(identity))
-    runtime.store.reset(key)
+    runtime.limiters[policy].forget(identity, stored=True)
+    runtime.async_limiters[policy].forget(identity, stored=True)
+    runtime.store.reset((key,))
     return policy
 
 
@@ -137,6 +119,6 @@ def reset_identity(
     runtime = runtime or get_runtime()
     names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
     for name in names:
-        for key in runtime.limiters[name].keys_for(identity):
-            reset_key(key, runtime)
+        runtime.async_limiters[name].forget(identity)
+        runtime.limiters[name].reset(identity)
     return names

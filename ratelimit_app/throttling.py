@@ -19,14 +19,12 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from .conf import get_runtime
 from .core.bucket import Decision
 from .core.headers import denial_body
-from .core.policies import Policy
 from .core.stores.base import StoreError
 from .identity import identity_for
 from .responses import recorded, remember
+from .view_limits import view_cost, view_policy_name
 
 __all__ = ["RateLimitUnavailable", "TokenBucketThrottle", "exception_handler", "view_cost"]
-
-DEFAULT_POLICY = "default"
 
 
 class RateLimitUnavailable(APIException):
@@ -36,17 +34,6 @@ class RateLimitUnavailable(APIException):
     default_detail = "Rate limiting is temporarily unavailable."
     default_code = "ratelimit_unavailable"
     wait = 1  # DRF's handler turns this into ``Retry-After: 1``
-
-
-def view_policy_name(view: Any) -> str:
-    return getattr(view, "throttle_scope", None) or DEFAULT_POLICY
-
-
-def view_cost(view: Any, method: str, policy: Policy) -> float:
-    """``throttle_cost_by_method[method]``, else ``throttle_cost``, else the policy's."""
-    by_method = getattr(view, "throttle_cost_by_method", None) or {}
-    cost = by_method.get(method.upper(), getattr(view, "throttle_cost", None))
-    return policy.cost if cost is None else policy.check_cost(cost)
 
 
 class TokenBucketThrottle(BaseThrottle):

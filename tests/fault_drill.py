@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ratelimit_app.core import Decision, RateLimitConfig, StoreError
-from ratelimit_app.core.stores.base import AsyncStore, SyncStore
+from ratelimit_app.core.stores.base import AsyncStore, Configs, Keys, SyncStore
 
 SOCKET_TIMEOUT = 0.2
 RETRIES = 1
@@ -134,9 +134,9 @@ class CountingStore:
         self.store = store
         self.recorder = recorder
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         try:
-            decision = self.store.take(key, config, cost)
+            decision = self.store.take_all(keys, configs, cost)
         except StoreError as error:
             self.recorder.store_failed(_phase.get(), error)
             raise
@@ -144,11 +144,11 @@ class CountingStore:
         _answered.set(True)
         return decision
 
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return self.store.peek(key, config)
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
+        return self.store.peek_all(keys, configs)
 
-    def reset(self, key: str) -> None:
-        self.store.reset(key)
+    def reset(self, keys: Keys) -> None:
+        self.store.reset(keys)
 
 
 class AsyncCountingStore:
@@ -158,9 +158,9 @@ class AsyncCountingStore:
         self.store = store
         self.recorder = recorder
 
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         try:
-            decision = await self.store.take(key, config, cost)
+            decision = await self.store.take_all(keys, configs, cost)
         except StoreError as error:
             self.recorder.store_failed(_phase.get(), error)
             raise
@@ -168,11 +168,11 @@ class AsyncCountingStore:
         _answered.set(True)
         return decision
 
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return await self.store.peek(key, config)
+    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
+        return await self.store.peek_all(keys, configs)
 
-    async def reset(self, key: str) -> None:
-        await self.store.reset(key)
+    async def reset(self, keys: Keys) -> None:
+        await self.store.reset(keys)
 
 
 def _begin(recorder: Recorder) -> tuple[str, float]:

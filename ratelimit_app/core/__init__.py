@@ -1,12 +1,19 @@
 """Framework-free token-bucket rate limiting: arithmetic, limiters and stores."""
 
 from .bucket import BucketState, Decision
-from .config import ConfigError, RateLimitConfig
+from .config import ConfigError, Problem, RateLimitConfig
 from .failure import FAILURE_MODES, StoreFailureHandler
 from .headers import denial_body, render_headers, retry_after_header
 from .keys import build_key, client_ip, safe_identity
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
-from .policies import Policy, Settings, make_async_limiters, make_limiters, parse_settings
+from .policies import (
+    Policy,
+    Settings,
+    make_async_limiters,
+    make_limiters,
+    parse_settings,
+    settings_errors,
+)
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
 from .stores.redis import AsyncRedisStore, RedisStore
@@ -22,6 +29,7 @@ __all__ = [
     "Decision",
     "MemoryStore",
     "Policy",
+    "Problem",
     "RateLimitConfig",
     "RedisStore",
     "Settings",
@@ -38,4 +46,5 @@ __all__ = [
     "render_headers",
     "retry_after_header",
     "safe_identity",
+    "settings_errors",
 ]

@@ -14,7 +14,16 @@ from typing import NamedTuple
 
 from .config import RateLimitConfig
 
-__all__ = ["BucketState", "Decision", "binding", "consume", "decide", "refill", "take"]
+__all__ = [
+    "BucketState",
+    "Decision",
+    "binding",
+    "consume",
+    "decide",
+    "refill",
+    "take",
+    "take_all",
+]
 
 
 class BucketState(NamedTuple):
@@ -124,3 +133,22 @@ def take(
         tokens, updated_at, now, config.capacity, config.refill_rate, cost
     )
     return BucketState(tokens, updated_at), decide(config, cost, allowed, tokens)
+
+
+def take_all(
+    states: Sequence[BucketState | None],
+    configs: Sequence[RateLimitConfig],
+    now: float,
+    cost: float,
+) -> tuple[list[BucketState], Decision]:
+    """``take`` over several buckets at once (a composite policy): every bucket is
+    refilled, and all of them consume ``cost`` only if each one holds it."""
+    refilled = [refill(state, config, now) for state, config in zip(states, configs, strict=True)]
+    allowed = all(state.tokens >= cost for state in refilled)
+    if allowed:
+        refilled = [BucketState(state.tokens - cost, state.updated_at) for state in refilled]
+    decisions = [
+        decide(config, cost, allowed, state.tokens)
+        for state, config in zip(refilled, configs, strict=True)
+    ]
+    return refilled, binding(decisions)

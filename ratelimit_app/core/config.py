@@ -1,7 +1,9 @@
 """Bucket configuration and the validation every entry point shares.
 
 Validation lives here, framework-free, so Django settings, Flask's ``app.config`` and
-FastAPI start-up all reject the same bad values with the same words.
+FastAPI start-up all reject the same bad values with the same words. A ``ConfigError``
+also says *where* the bad value sits and *what kind* of problem it is, so Django's system
+checks can give each problem its stable id without parsing the settings a second time.
 """
 
 from __future__ import annotations
@@ -9,26 +11,91 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["ConfigError", "RateLimitConfig", "check_cost", "check_policy_name"]
+__all__ = [
+    "MAX_TTL",
+    "ConfigError",
+    "Problem",
+    "RateLimitConfig",
+    "check_cost",
+    "check_count",
+    "check_number",
+    "check_policy_name",
+]
 
-_POLICY_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_POLICY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
 # treated as full, which only matters for rates so small they never refill anyway.
 MAX_TTL = 2**31
 
 
+class Problem(StrEnum):
+    """What is wrong with a setting; Django's checks map each to one stable id."""
+
+    SETTINGS = "settings"  # not a dict, or a key nobody knows
+    POLICY = "policy"  # a malformed policy: bad name, not a dict, bad or missing keys
+    BUCKET = "bucket"  # capacity or refill_rate
+    COST = "cost"
+    CACHE = "cache"
+    FAILURE_MODE = "failure_mode"
+    PROXIES = "proxies"
+    KEY_PREFIX = "key_prefix"
+    RETRY_INTERVAL = "retry_interval"
+    FLAG = "flag"
+    UNKNOWN_POLICY = "unknown_policy"
+    STORAGE = "storage"  # Flask/FastAPI storage URL and connection settings
+    VALUE = "value"  # an argument given in code rather than in settings
+
+
 class ConfigError(ValueError):
-    """A rate-limit setting or argument that can never work; the message names it."""
+    """A rate-limit setting or argument that can never work; the message names it.
+
+    ``setting`` is where the value sits (``RATELIMIT['POLICIES']['api']``, or None for an
+    argument given in code) and ``kind`` is the ``Problem``.
+    """
+
+    def __init__(
+        self, message: str, *, kind: Problem = Problem.VALUE, setting: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.setting = setting
+
+    def at(self, setting: str, kind: Problem | None = None) -> ConfigError:
+        """The same problem, reported as found at ``setting`` (and re-classified)."""
+        return ConfigError(f"{setting}: {self}", kind=kind or self.kind, setting=setting)
 
 
-def _positive_finite(name: str, value: Any) -> float:
+def check_number(
+    value: Any,
+    name: str,
+    *,
+    minimum: float = 0.0,
+    inclusive: bool = False,
+    kind: Problem = Problem.VALUE,
+) -> float:
+    """``value`` as a float if it is a finite number above ``minimum`` (or equal to it
+    when ``inclusive``); booleans and numeric strings are refused, not coerced."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+        raise ConfigError(f"{name} must be a number, got {value!r}", kind=kind)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    above = number >= minimum if inclusive else number > minimum
+    if not (math.isfinite(number) and above):
+        bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}", kind=kind)
+    return number
+
+
+def check_count(value: Any, name: str, *, minimum: int = 1, kind: Problem = Problem.VALUE) -> int:
+    """``value`` if it is an int (not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}", kind=kind)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +108,8 @@ class RateLimitConfig:
     ttl: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        capacity = _positive_finite("capacity", self.capacity)
-        rate = _positive_finite("refill_rate", self.refill_rate)
+        capacity = check_number(self.capacity, "capacity", kind=Problem.BUCKET)
+        rate = check_number(self.refill_rate, "refill_rate", kind=Problem.BUCKET)
         full_after = capacity / rate
         ttl = MAX_TTL if full_after >= MAX_TTL else max(1, math.ceil(full_after))
         object.__setattr__(self, "capacity", capacity)
@@ -58,21 +125,20 @@ class RateLimitConfig:
 
 def check_cost(cost: Any, capacity: float) -> float:
     """Return ``cost`` as a float or raise naming why it can never be served."""
-    if isinstance(cost, bool) or not isinstance(cost, (int, float)):
-        raise ConfigError(f"cost must be a number, got {cost!r}")
-    if not math.isfinite(cost) or cost < 0:
-        raise ConfigError(f"cost must be a finite number >= 0, got {cost!r}")
-    if cost > capacity:
+    number = check_number(cost, "cost", inclusive=True, kind=Problem.COST)
+    if number > capacity:
         raise ConfigError(
-            f"cost {cost!r} exceeds capacity {capacity!r}: such a request could never pass"
+            f"cost {cost!r} exceeds capacity {capacity!r}: such a request could never pass",
+            kind=Problem.COST,
         )
-    return float(cost)
+    return number
 
 
 def check_policy_name(name: Any) -> str:
     """Policy names become part of cache keys and header values, so keep them plain."""
-    if not isinstance(name, str) or not _POLICY_NAME.match(name):
+    if not isinstance(name, str) or not _POLICY_NAME.fullmatch(name):
         raise ConfigError(
-            f"policy name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+            f"policy name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
+            kind=Problem.POLICY,
         )
     return name

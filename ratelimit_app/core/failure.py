@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from .bucket import Decision, binding, decide
-from .config import ConfigError, RateLimitConfig
+from .config import ConfigError, Problem, check_number
+from .stores.base import Configs, Keys
 from .stores.memory import MemoryStore
 
 __all__ = ["FAILURE_MODES", "StoreFailureHandler"]
 
 FAILURE_MODES = ("fallback", "allow", "deny", "raise")
-Target = str | tuple[str, ...]
 LOG_QUIET = 30.0  # seconds
 logger = logging.getLogger("ratelimit_app")
 
@@ -37,12 +37,13 @@ class StoreFailureHandler:
     ) -> None:
         if mode not in FAILURE_MODES:
             raise ConfigError(
-                f"on_store_error must be one of {', '.join(FAILURE_MODES)}; got {mode!r}"
+                f"on_store_error must be one of {', '.join(FAILURE_MODES)}; got {mode!r}",
+                kind=Problem.FAILURE_MODE,
             )
-        if not isinstance(retry_interval, (int, float)) or not retry_interval >= 0:
-            raise ConfigError(f"retry_interval must be a number >= 0, got {retry_interval!r}")
         self.mode = mode
-        self.retry_interval = float(retry_interval)
+        self.retry_interval = check_number(
+            retry_interval, "retry_interval", inclusive=True, kind=Problem.RETRY_INTERVAL
+        )
         self.fallback_store = fallback_store or MemoryStore()
         self.clock = clock
         self._lock = threading.Lock()
@@ -92,13 +93,10 @@ class StoreFailureHandler:
         if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")
 
-    def decide(self, target: Target, configs: Sequence[RateLimitConfig], cost: float) -> Decision:
-        """The decision to give while the store is unavailable. ``target`` is one key, or
-        a tuple of keys for a composite policy (one per config)."""
+    def decide(self, keys: Keys, configs: Configs, cost: float) -> Decision:
+        """The decision to give while the store is unavailable."""
         if self.mode == "fallback":
-            if isinstance(target, str):
-                return self.fallback_store.take(target, configs[0], cost)
-            return self.fallback_store.take_all(target, configs, cost)
+            return self.fallback_store.take_all(keys, configs, cost)
         allowed = self.mode == "allow"
         # allow reports full buckets; deny reports empty ones, so retry_after is the time a
         # refill of the cost takes
@@ -109,9 +107,7 @@ class StoreFailureHandler:
             ]
         )
 
-    def peek(self, target: Target, configs: Sequence[RateLimitConfig]) -> Decision:
+    def peek(self, keys: Keys, configs: Configs) -> Decision:
         if self.mode != "fallback":
-            return self.decide(target, configs, 0.0)
-        if isinstance(target, str):
-            return self.fallback_store.peek(target, configs[0])
-        return self.fallback_store.peek_all(target, configs)
+            return self.decide(keys, configs, 0.0)
+        return self.fallback_store.peek_all(keys, configs)

@@ -10,23 +10,32 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
-from .config import ConfigError
+from .config import ConfigError, Problem
 
 __all__ = [
     "MAX_PLAIN_IDENTITY",
     "build_key",
+    "build_keys",
+    "check_prefix",
     "client_ip",
-    "composite_keys",
+    "format_keys",
     "hash_identity",
     "log_identity",
+    "parse_key",
     "safe_identity",
 ]
 
 MAX_PLAIN_IDENTITY = 64
-_SAFE = re.compile(r"^[A-Za-z0-9._:@-]+$")
-_PREFIX = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SAFE = re.compile(r"[A-Za-z0-9._:@-]+")
+_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A composite policy's bucket keys end in ``{<identity>}:<index>`` (see format_keys).
+_TAGGED = re.compile(r"\{(.+)\}:(\d+)")
+# Identities longer than this are hashed on every call instead of being cached: the key
+# cache then holds at most 16,384 short strings, whatever clients send.
+_MAX_CACHED_IDENTITY = 256
 # '#' is outside the safe alphabet, so a digest can never equal a plain identity.
 _DIGEST_MARK = "#"
 
@@ -40,7 +49,7 @@ def safe_identity(identity: str) -> str:
     """The identity itself when short and plain, else its digest."""
     if type(identity) is not str:
         raise ConfigError(f"identity must be a str, got {type(identity).__name__}")
-    if 0 < len(identity) <= MAX_PLAIN_IDENTITY and _SAFE.match(identity):
+    if 0 < len(identity) <= MAX_PLAIN_IDENTITY and _SAFE.fullmatch(identity):
         return identity
     return hash_identity(identity)
 
@@ -51,36 +60,67 @@ def log_identity(identity: str) -> str:
 
 
 def check_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise ConfigError(
-            f"key prefix {prefix!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+            f"key prefix {prefix!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
+            kind=Problem.KEY_PREFIX,
         )
     return prefix
 
 
 def build_key(prefix: str, policy: str, identity: str) -> str:
     """``<prefix>:<policy>:<identity-or-digest>``; prefix and policy are validated at config."""
-    try:
-        return _cached_key(prefix, policy, identity)
-    except TypeError:  # unhashable identity: let safe_identity name the problem
-        return f"{prefix}:{policy}:{safe_identity(identity)}"
+    return build_keys(prefix, policy, identity, 1)[0]
 
 
-@lru_cache(maxsize=16384)
-def _cached_key(prefix: str, policy: str, identity: str) -> str:
-    """Hot clients come back on every request; the cache is bounded."""
-    return f"{prefix}:{policy}:{safe_identity(identity)}"
+def build_keys(prefix: str, policy: str, identity: str, count: int) -> tuple[str, ...]:
+    """The keys of an identity's buckets: one key, or ``count`` for a composite policy."""
+    if type(identity) is str and len(identity) <= _MAX_CACHED_IDENTITY:
+        return _cached_keys(prefix, policy, identity, count)
+    return _keys(prefix, policy, identity, count)
 
 
-def composite_keys(prefix: str, policy: str, identity: str, count: int) -> tuple[str, ...]:
-    """One key per bucket of a composite policy: ``<prefix>:<policy>:{<identity>}:<i>``.
+def _keys(prefix: str, policy: str, identity: str, count: int) -> tuple[str, ...]:
+    return format_keys(prefix, policy, safe_identity(identity), count)
 
-    The braces are a Redis Cluster hash tag, so every bucket of one client's composite
-    policy lands in one slot and one script can update them atomically. No identity
-    can contain a brace (they are outside the safe alphabet), so none can move the tag.
+
+def format_keys(prefix: str, policy: str, safe: str, count: int) -> tuple[str, ...]:
+    """The keys for an identity already in its stored form (``safe_identity``'s result,
+    as ``parse_key`` reads it back from a key).
+
+    A composite policy has one key per bucket, ``<prefix>:<policy>:{<identity>}:<i>``:
+    the braces are a Redis Cluster hash tag, so every bucket of one client's composite
+    policy lands in one slot and one script can update them atomically. No identity can
+    contain a brace (they are outside the safe alphabet), so none can move the tag.
     """
-    tag = safe_identity(identity)
-    return tuple(f"{prefix}:{policy}:{{{tag}}}:{i}" for i in range(count))
+    if count == 1:
+        return (f"{prefix}:{policy}:{safe}",)
+    return tuple(f"{prefix}:{policy}:{{{safe}}}:{i}" for i in range(count))
+
+
+# Hot clients come back on every request; bounded by count here and by length above.
+_cached_keys = lru_cache(maxsize=16384)(_keys)
+
+
+def parse_key(
+    key: str, prefix: str, bucket_counts: Mapping[str, int]
+) -> tuple[str, str, int] | None:
+    """``(policy, identity, bucket index)`` of one of our bucket keys, else None.
+
+    ``bucket_counts`` maps each configured policy to its number of buckets; the identity
+    is as stored (a digest for identities that were hashed).
+    """
+    head, sep, rest = key.partition(":")
+    policy, sep2, identity = rest.partition(":")
+    count = bucket_counts.get(policy)
+    if head != prefix or not (sep and sep2 and identity) or count is None:
+        return None
+    if count == 1:
+        return policy, identity, 0
+    tagged = _TAGGED.fullmatch(identity)
+    if tagged is None or int(tagged[2]) >= count:
+        return None
+    return policy, tagged[1], int(tagged[2])
 
 
 def client_ip(

@@ -11,18 +11,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from .bucket import Decision
 from .config import ConfigError, RateLimitConfig, check_policy_name
-from .failure import StoreFailureHandler, Target
-from .keys import build_key, check_prefix, composite_keys, log_identity
+from .failure import StoreFailureHandler
+from .keys import build_key, build_keys, check_prefix, format_keys, log_identity, safe_identity
 from .shedding import DenialCache
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
 
-__all__ = ["AsyncTokenBucketRateLimiter", "TokenBucketRateLimiter"]
+__all__ = ["AsyncTokenBucketRateLimiter", "Prepared", "TokenBucketRateLimiter"]
 
 logger = logging.getLogger("ratelimit_app")
+
+
+class Prepared(NamedTuple):
+    """A request ready for the store, or already answered without it."""
+
+    key: str  # the identity's key: the denial memory and logs know it by this
+    keys: tuple[str, ...]  # one per bucket
+    cost: float
+    decision: Decision | None  # set when the denial memory or the back-off answered
+    sent_at: float  # our clock when the request left (0.0 without a denial memory)
 
 
 def _configs(config: RateLimitConfig | Sequence[RateLimitConfig]) -> tuple[RateLimitConfig, ...]:
@@ -32,6 +43,12 @@ def _configs(config: RateLimitConfig | Sequence[RateLimitConfig]) -> tuple[RateL
             f"config must be a RateLimitConfig or a non-empty sequence of them, got {config!r}"
         )
     return configs
+
+
+def _failure_handler(on_store_error: str | StoreFailureHandler) -> StoreFailureHandler:
+    if isinstance(on_store_error, StoreFailureHandler):
+        return on_store_error
+    return StoreFailureHandler(on_store_error)
 
 
 class _LimiterBase:
@@ -48,22 +65,17 @@ class _LimiterBase:
         shed_denials: bool | None = None,
     ) -> None:
         self.configs = _configs(config)
-        # The smallest bucket bounds the cost; for one bucket it is simply the config.
-        self.config = min(self.configs, key=lambda c: c.capacity)
-        self.composite = len(self.configs) > 1
-        if self.composite and not hasattr(store, "take_all"):
+        #: The bucket that bounds the cost (for a single-bucket policy, its only bucket).
+        self.smallest = min(self.configs, key=lambda c: c.capacity)
+        if not isinstance(store, (SyncStore, AsyncStore)):
             raise ConfigError(
-                f"{type(store).__name__} cannot check several buckets at once (no take_all); "
-                "use a single-bucket policy with it"
+                f"{type(store).__name__} is not a rate-limit store: a store answers for "
+                "one or several buckets per call with take_all, peek_all and reset"
             )
         self.store = store
         self.name = check_policy_name(name)
         self.key_prefix = check_prefix(key_prefix)
-        self.failure = (
-            on_store_error
-            if isinstance(on_store_error, StoreFailureHandler)
-            else StoreFailureHandler(on_store_error)
-        )
+        self.failure = _failure_handler(on_store_error)
         if shed_denials is None:  # local stores answer as fast as the cache would
             shed_denials = not isinstance(store, (MemoryStore, AsyncMemoryStore))
         self.denials = (
@@ -73,39 +85,30 @@ class _LimiterBase:
         )
 
     def key_for(self, identity: str) -> str:
-        """The key of the identity's bucket (for a composite policy: its name for logs and
-        the denial memory; the buckets themselves are ``keys_for``)."""
+        """The identity's key: its bucket's key, or for a composite policy the name that
+        logs and the denial memory use (the buckets themselves are ``keys_for``)."""
         return build_key(self.key_prefix, self.name, identity)
 
     def keys_for(self, identity: str) -> tuple[str, ...]:
-        if not self.composite:
-            return (self.key_for(identity),)
-        return composite_keys(self.key_prefix, self.name, identity, len(self.configs))
+        return build_keys(self.key_prefix, self.name, identity, len(self.configs))
 
-    def _target(self, identity: str, key: str) -> Target:
-        """What the store is asked about: one key, or every bucket's key."""
-        return self.keys_for(identity) if self.composite else key
-
-    def _prepare(
-        self, identity: str, cost: float
-    ) -> tuple[str, Target, float, Decision | None, float]:
+    def _prepare(self, identity: str, cost: float) -> Prepared:
         """Validate and build the keys; answer at once when a known denial proves the
-        outcome or the store is backing off. Also returns the time the request leaves."""
-        cost = self.config.check_cost(cost)
-        key = build_key(self.key_prefix, self.name, identity)
-        target = self.keys_for(identity) if self.composite else key
+        outcome or the store is backing off."""
+        cost = self.smallest.check_cost(cost)
+        keys = self.keys_for(identity)
+        key = keys[0] if len(keys) == 1 else self.key_for(identity)
         denials = self.denials
-        if denials is None:
-            sent_at = 0.0
-        else:
+        sent_at = 0.0
+        if denials is not None:
             sent_at = denials.clock()
             shed = denials.check(key, cost, sent_at)
             if shed is not None:
-                return key, target, cost, shed, sent_at
+                return Prepared(key, keys, cost, shed, sent_at)
         failure = self.failure
         if failure.down_until is not None and failure.should_skip_store():
-            return key, target, cost, failure.decide(target, self.configs, cost), sent_at
-        return key, target, cost, None, sent_at
+            return Prepared(key, keys, cost, failure.decide(keys, self.configs, cost), sent_at)
+        return Prepared(key, keys, cost, None, sent_at)
 
     def _stored(self, key: str, decision: Decision, sent_at: float) -> Decision:
         """Bookkeeping after the store answered."""
@@ -131,22 +134,26 @@ class _LimiterBase:
             )  # fmt: skip
         return decision
 
-    def _forget(self, identity: str) -> tuple[str, ...]:
-        """Drop what this process remembers of a bucket before the store resets it."""
-        keys = self.keys_for(identity)
-        for key in keys:
-            self.failure.fallback_store.reset(key)
+    def forget(self, identity: str, *, stored: bool = False) -> tuple[str, ...]:
+        """Drop what this process remembers of the identity's buckets (the fallback
+        store's copy and the denial memory); returns the bucket keys. ``reset`` calls it;
+        call it yourself after changing the store behind the limiter's back.
+        ``stored=True``: the identity is as a key holds it (a digest for a hashed one)."""
+        safe = identity if stored else safe_identity(identity)
+        keys = format_keys(self.key_prefix, self.name, safe, len(self.configs))
+        self.failure.fallback_store.reset(keys)
         if self.denials is not None:
-            self.denials.forget(self.key_for(identity))
+            single = keys if len(keys) == 1 else format_keys(self.key_prefix, self.name, safe, 1)
+            self.denials.forget(single[0])
         return keys
 
-    def _on_error(self, error: StoreError, target: Target, cost: float | None) -> Decision:
+    def _on_error(self, error: StoreError, keys: tuple[str, ...], cost: float | None) -> Decision:
         self.failure.failed(error)
         if self.failure.mode == "raise":
             raise error
         if cost is None:
-            return self.failure.peek(target, self.configs)
-        return self.failure.decide(target, self.configs, cost)
+            return self.failure.peek(keys, self.configs)
+        return self.failure.decide(keys, self.configs, cost)
 
 
 class TokenBucketRateLimiter(_LimiterBase):
@@ -155,33 +162,27 @@ class TokenBucketRateLimiter(_LimiterBase):
     store: SyncStore
 
     def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, target, cost, decision, sent_at = self._prepare(identity, cost)
+        key, keys, cost, decision, sent_at = self._prepare(identity, cost)
         if decision is None:
             try:
-                decision = self._stored(key, self._take(target, cost), sent_at)
+                decision = self._stored(
+                    key, self.store.take_all(keys, self.configs, cost), sent_at
+                )
             except StoreError as error:
-                decision = self._on_error(error, target, cost)
+                decision = self._on_error(error, keys, cost)
         return self._finish(identity, decision)
 
-    def _take(self, target: Target, cost: float) -> Decision:
-        if type(target) is str:
-            return self.store.take(target, self.config, cost)
-        return self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
-
     def peek(self, identity: str) -> Decision:
-        target = self._target(identity, self.key_for(identity))
+        keys = self.keys_for(identity)
         if self.failure.should_skip_store():
-            return self.failure.peek(target, self.configs)
+            return self.failure.peek(keys, self.configs)
         try:
-            if isinstance(target, str):
-                return self.store.peek(target, self.config)
-            return self.store.peek_all(target, self.configs)  # type: ignore[attr-defined, no-any-return]
+            return self.store.peek_all(keys, self.configs)
         except StoreError as error:
-            return self._on_error(error, target, None)
+            return self._on_error(error, keys, None)
 
     def reset(self, identity: str) -> None:
-        for key in self._forget(identity):
-            self.store.reset(key)
+        self.store.reset(self.forget(identity))
 
 
 class AsyncTokenBucketRateLimiter(_LimiterBase):
@@ -190,30 +191,24 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
     store: AsyncStore
 
     async def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, target, cost, decision, sent_at = self._prepare(identity, cost)
+        key, keys, cost, decision, sent_at = self._prepare(identity, cost)
         if decision is None:
             try:
-                decision = self._stored(key, await self._take(target, cost), sent_at)
+                decision = self._stored(
+                    key, await self.store.take_all(keys, self.configs, cost), sent_at
+                )
             except StoreError as error:
-                decision = self._on_error(error, target, cost)
+                decision = self._on_error(error, keys, cost)
         return self._finish(identity, decision)
 
-    async def _take(self, target: Target, cost: float) -> Decision:
-        if type(target) is str:
-            return await self.store.take(target, self.config, cost)
-        return await self.store.take_all(target, self.configs, cost)  # type: ignore[attr-defined, no-any-return]
-
     async def peek(self, identity: str) -> Decision:
-        target = self._target(identity, self.key_for(identity))
+        keys = self.keys_for(identity)
         if self.failure.should_skip_store():
-            return self.failure.peek(target, self.configs)
+            return self.failure.peek(keys, self.configs)
         try:
-            if isinstance(target, str):
-                return await self.store.peek(target, self.config)
-            return await self.store.peek_all(target, self.configs)  # type: ignore[attr-defined, no-any-return]
+            return await self.store.peek_all(keys, self.configs)
         except StoreError as error:
-            return self._on_error(error, target, None)
+            return self._on_error(error, keys, None)
 
     async def reset(self, identity: str) -> None:
-        for key in self._forget(identity):
-            await self.store.reset(key)
+        await self.store.reset(self.forget(identity))

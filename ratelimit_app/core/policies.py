@@ -1,18 +1,27 @@
 """Named policies and the settings dict every framework reads, parsed in one place.
 
 Django's ``settings.RATELIMIT``, Flask's ``app.config["RATELIMIT"]`` and the FastAPI
-adapter's options share one shape (DESIGN.md "Django settings") and one parser, so a bad
-value is rejected with the same message naming the same setting everywhere.
+adapter's options share one shape and one parser, so a bad value is rejected with the
+same message naming the same setting everywhere. The parser reads each key with its own
+small helper and collects every problem (``settings_errors``), so Django's system checks
+report all of them in one run; ``parse_settings`` raises the first.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .config import ConfigError, RateLimitConfig, check_cost, check_policy_name
+from .config import (
+    ConfigError,
+    Problem,
+    RateLimitConfig,
+    check_cost,
+    check_count,
+    check_number,
+    check_policy_name,
+)
 from .failure import FAILURE_MODES, StoreFailureHandler
 from .keys import check_prefix
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
@@ -25,44 +34,40 @@ __all__ = [
     "default_policy",
     "make_async_limiters",
     "make_limiters",
+    "parse_policy",
     "parse_settings",
+    "settings_errors",
 ]
 
-COMMON_KEYS = frozenset(
-    {
-        "KEY_PREFIX",
-        "ON_STORE_ERROR",
-        "RETRY_INTERVAL",
-        "TRUSTED_PROXY_COUNT",
-        "POLICIES",
-        "LEGACY_HEADERS",
-        "IETF_HEADERS",
-    }
-)
 L = TypeVar("L", TokenBucketRateLimiter, AsyncTokenBucketRateLimiter)
-_POLICY_KEYS = frozenset({"capacity", "refill_rate", "cost"})
+_BUCKET_KEYS = frozenset({"capacity", "refill_rate"})
+_POLICY_KEYS = _BUCKET_KEYS | {"cost"}
 _COMPOSITE_KEYS = frozenset({"buckets", "cost"})
+DEFAULT_POLICIES = {"default": {"capacity": 5, "refill_rate": 1.0}}
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """A named bucket shape and the default cost of one request against it.
+    """A named set of buckets (usually one) and the default cost of one request.
 
-    A composite policy has several ``buckets`` (all must admit a request); ``config`` is
-    then its smallest bucket, the one that bounds the cost.
+    A composite policy has several buckets, all of which must admit a request; the
+    smallest one bounds the cost.
     """
 
     name: str
-    config: RateLimitConfig
+    configs: tuple[RateLimitConfig, ...]
     cost: float = 1.0
-    buckets: tuple[RateLimitConfig, ...] = ()
 
     @property
-    def configs(self) -> tuple[RateLimitConfig, ...]:
-        return self.buckets or (self.config,)
+    def smallest(self) -> RateLimitConfig:
+        return min(self.configs, key=lambda c: c.capacity)
+
+    @property
+    def composite(self) -> bool:
+        return len(self.configs) > 1
 
     def check_cost(self, cost: Any) -> float:
-        return self.config.check_cost(cost)
+        return self.smallest.check_cost(cost)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,130 +84,199 @@ class Settings:
     def policy(self, name: str) -> Policy:
         try:
             return self.policies[name]
-        except KeyError:
+        except (KeyError, TypeError):
             known = ", ".join(sorted(self.policies)) or "none"
             raise ConfigError(
-                f"unknown rate-limit policy {name!r} (configured: {known})"
+                f"unknown rate-limit policy {name!r} (configured: {known})",
+                kind=Problem.UNKNOWN_POLICY,
             ) from None
+
+
+def _failure_mode(value: Any) -> str:
+    if value not in FAILURE_MODES:
+        raise ConfigError(
+            f"must be one of {list(FAILURE_MODES)}, got {value!r}", kind=Problem.FAILURE_MODE
+        )
+    return str(value)
+
+
+def _retry_interval(value: Any) -> float:
+    return check_number(
+        value, "the retry interval (seconds)", inclusive=True, kind=Problem.RETRY_INTERVAL
+    )
+
+
+def _proxy_count(value: Any) -> int:
+    return check_count(value, "the number of trusted proxies", minimum=0, kind=Problem.PROXIES)
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"must be True or False, got {value!r}", kind=Problem.FLAG)
+    return value
+
+
+# Each common key: the helper that reads it and the default when it is absent.
+_READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
+    "KEY_PREFIX": (check_prefix, "rl"),
+    "ON_STORE_ERROR": (_failure_mode, "fallback"),
+    "RETRY_INTERVAL": (_retry_interval, 1.0),
+    "TRUSTED_PROXY_COUNT": (_proxy_count, 0),
+    "LEGACY_HEADERS": (_flag, True),
+    "IETF_HEADERS": (_flag, True),
+}
+COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
+
+
+def _bucket(raw: Any, label: str, allowed: frozenset[str]) -> RateLimitConfig:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{label} must be a dict with capacity and refill_rate, got {raw!r}",
+            kind=Problem.POLICY,
+            setting=label,
+        )
+    unknown, missing = set(raw) - allowed, _BUCKET_KEYS - set(raw)
+    if unknown or missing:
+        found = f"unknown key(s) {sorted(unknown)}" if unknown else f"missing {sorted(missing)}"
+        raise ConfigError(
+            f"{label}: {found}; allowed: {', '.join(sorted(allowed))}",
+            kind=Problem.POLICY,
+            setting=label,
+        )
+    try:
+        return RateLimitConfig(raw["capacity"], raw["refill_rate"])
+    except ConfigError as exc:
+        raise exc.at(label) from None
+
+
+def _bucket_list(raw: Mapping[str, Any], label: str) -> list[Any]:
+    unknown = set(raw) - _COMPOSITE_KEYS
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; allowed: buckets, cost",
+            kind=Problem.POLICY,
+            setting=label,
+        )
+    listed = raw["buckets"]
+    if not isinstance(listed, (list, tuple)):
+        raise ConfigError(
+            f"{label}['buckets'] must be a list of bucket dicts, got {listed!r}",
+            kind=Problem.POLICY,
+            setting=label,
+        )
+    if not listed:
+        raise ConfigError(
+            f"{label}['buckets'] is empty: give at least one bucket",
+            kind=Problem.POLICY,
+            setting=label,
+        )
+    return list(listed)
+
+
+def _policy_buckets(raw: Any, label: str, errors: list[ConfigError]) -> list[RateLimitConfig]:
+    """The buckets of one policy; every bad bucket is reported, not only the first."""
+    if not isinstance(raw, Mapping) or "buckets" not in raw:
+        return [_bucket(raw, label, _POLICY_KEYS)]
+    configs = []
+    for i, bucket in enumerate(_bucket_list(raw, label)):
+        try:
+            configs.append(_bucket(bucket, f"{label}['buckets'][{i}]", _BUCKET_KEYS))
+        except ConfigError as exc:
+            errors.append(exc)
+    return configs if len(errors) == 0 else []
+
+
+def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> Policy | None:
+    """One policy, or None after adding its problems to ``errors``."""
+    label = f"{where}['POLICIES'][{name!r}]"
+    found: list[ConfigError] = []
+    try:
+        check_policy_name(name)
+        configs = _policy_buckets(raw, label, found)
+        if configs:
+            smallest = min(configs, key=lambda c: c.capacity)
+            return Policy(name, tuple(configs), check_cost(raw.get("cost", 1), smallest.capacity))
+    except ConfigError as exc:
+        found.append(exc if exc.setting else exc.at(label))
+    errors.extend(found)
+    return None
 
 
 def parse_policy(name: Any, raw: Any, where: str = "RATELIMIT") -> Policy:
     """``{"capacity", "refill_rate", "cost"?}``, or ``{"buckets": [...], "cost"?}`` for a
     composite policy whose buckets must all admit a request."""
-    label = f"{where}['POLICIES'][{name!r}]"
-    try:
-        check_policy_name(name)
-    except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
+    errors: list[ConfigError] = []
+    policy = _read_policy(name, raw, where, errors)
+    if policy is None:
+        raise errors[0]
+    return policy
+
+
+def _read_policies(raw: Any, where: str, errors: list[ConfigError]) -> dict[str, Policy]:
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{label} must be a dict with capacity and refill_rate, got {raw!r}")
-    if "buckets" in raw:
-        configs = _parse_buckets(raw, label)
-    else:
-        configs = (_parse_bucket(raw, label, _POLICY_KEYS),)
-    smallest = min(configs, key=lambda c: c.capacity)
-    try:
-        cost = check_cost(raw.get("cost", 1), smallest.capacity)
-    except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
-    return Policy(name, smallest, cost, configs if len(configs) > 1 else ())
+        errors.append(
+            ConfigError(
+                f"{where}['POLICIES'] must be a dict of name -> policy, got {raw!r}",
+                kind=Problem.POLICY,
+                setting=f"{where}['POLICIES']",
+            )
+        )
+        return {}
+    policies = {name: _read_policy(name, value, where, errors) for name, value in raw.items()}
+    return {name: policy for name, policy in policies.items() if policy is not None}
 
 
-def _parse_bucket(raw: Any, label: str, allowed: frozenset[str]) -> RateLimitConfig:
+def _read(
+    raw: Any, extra_keys: Iterable[str], where: str
+) -> tuple[Settings | None, list[ConfigError]]:
+    """The settings and every problem found on the way (settings are None if any)."""
+    raw = {} if raw is None else raw
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{label} must be a dict with capacity and refill_rate, got {raw!r}")
-    unknown = set(raw) - allowed
+        message = f"{where} must be a dict, got {type(raw).__name__}"
+        return None, [ConfigError(message, kind=Problem.SETTINGS, setting=where)]
+    errors: list[ConfigError] = []
+    unknown = set(raw) - COMMON_KEYS - set(extra_keys)
     if unknown:
-        raise ConfigError(
-            f"{label}: unknown key(s) {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-    missing = {"capacity", "refill_rate"} - set(raw)
-    if missing:
-        raise ConfigError(f"{label}: missing {sorted(missing)}")
-    try:
-        return RateLimitConfig(raw["capacity"], raw["refill_rate"])
-    except ConfigError as exc:
-        raise ConfigError(f"{label}: {exc}") from None
+        allowed = sorted(COMMON_KEYS | set(extra_keys))
+        message = f"{where}: unknown setting(s) {sorted(unknown)}; allowed: {allowed}"
+        errors.append(ConfigError(message, kind=Problem.SETTINGS, setting=where))
+    values: dict[str, Any] = {}
+    for key, (read, default) in _READERS.items():
+        try:
+            values[key] = read(raw[key]) if key in raw else default
+        except ConfigError as exc:
+            errors.append(exc.at(f"{where}['{key}']"))
+    policies = _read_policies(raw.get("POLICIES", DEFAULT_POLICIES), where, errors)
+    if errors:
+        return None, errors
+    return Settings(
+        policies=policies,
+        key_prefix=values["KEY_PREFIX"],
+        on_store_error=values["ON_STORE_ERROR"],
+        retry_interval=values["RETRY_INTERVAL"],
+        trusted_proxy_count=values["TRUSTED_PROXY_COUNT"],
+        legacy_headers=values["LEGACY_HEADERS"],
+        ietf_headers=values["IETF_HEADERS"],
+        extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
+    ), []
 
 
-def _parse_buckets(raw: Mapping[str, Any], label: str) -> tuple[RateLimitConfig, ...]:
-    unknown = set(raw) - _COMPOSITE_KEYS
-    if unknown:
-        raise ConfigError(
-            f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; allowed: buckets, cost"
-        )
-    buckets = raw["buckets"]
-    if isinstance(buckets, (str, bytes, Mapping)) or not isinstance(buckets, Iterable):
-        raise ConfigError(f"{label}['buckets'] must be a list of bucket dicts, got {buckets!r}")
-    configs = tuple(
-        _parse_bucket(bucket, f"{label}['buckets'][{i}]", _POLICY_KEYS - {"cost"})
-        for i, bucket in enumerate(buckets)
-    )
-    if not configs:
-        raise ConfigError(f"{label}['buckets'] is empty: give at least one bucket")
-    return configs
-
-
-def _flag(raw: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    value = raw.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}['{key}'] must be True or False, got {value!r}")
-    return value
+def settings_errors(
+    raw: Any, *, extra_keys: Iterable[str] = (), where: str = "RATELIMIT"
+) -> list[ConfigError]:
+    """Every problem in a settings dict (empty when it parses)."""
+    return _read(raw, extra_keys, where)[1]
 
 
 def parse_settings(
-    raw: Mapping[str, Any] | None,
-    *,
-    extra_keys: Iterable[str] = (),
-    where: str = "RATELIMIT",
+    raw: Any, *, extra_keys: Iterable[str] = (), where: str = "RATELIMIT"
 ) -> Settings:
-    """Validate a settings dict; ``extra_keys`` are framework-specific keys left to the caller."""
-    raw = raw or {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a dict, got {type(raw).__name__}")
-    allowed = COMMON_KEYS | set(extra_keys)
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown setting(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
-        )
-    try:
-        prefix = check_prefix(raw.get("KEY_PREFIX", "rl"))
-    except ConfigError as exc:
-        raise ConfigError(f"{where}['KEY_PREFIX']: {exc}") from None
-    mode = raw.get("ON_STORE_ERROR", "fallback")
-    if mode not in FAILURE_MODES:
-        raise ConfigError(
-            f"{where}['ON_STORE_ERROR'] must be one of {list(FAILURE_MODES)}, got {mode!r}"
-        )
-    retry = raw.get("RETRY_INTERVAL", 1.0)
-    if (
-        isinstance(retry, bool)
-        or not isinstance(retry, (int, float))
-        or not (math.isfinite(retry) and retry >= 0)
-    ):
-        raise ConfigError(
-            f"{where}['RETRY_INTERVAL'] must be a number of seconds >= 0, got {retry!r}"
-        )
-    proxies = raw.get("TRUSTED_PROXY_COUNT", 0)
-    if isinstance(proxies, bool) or not isinstance(proxies, int) or proxies < 0:
-        raise ConfigError(f"{where}['TRUSTED_PROXY_COUNT'] must be an int >= 0, got {proxies!r}")
-    raw_policies = raw.get("POLICIES", {"default": {"capacity": 5, "refill_rate": 1.0}})
-    if not isinstance(raw_policies, Mapping):
-        raise ConfigError(
-            f"{where}['POLICIES'] must be a dict of name -> policy, got {raw_policies!r}"
-        )
-    policies = {name: parse_policy(name, value, where) for name, value in raw_policies.items()}
-    return Settings(
-        policies=policies,
-        key_prefix=prefix,
-        on_store_error=mode,
-        retry_interval=float(retry),
-        trusted_proxy_count=proxies,
-        legacy_headers=_flag(raw, "LEGACY_HEADERS", True, where),
-        ietf_headers=_flag(raw, "IETF_HEADERS", True, where),
-        extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
-    )
+    """Validate a settings dict; ``extra_keys`` are framework-specific keys left to the
+    caller (in ``Settings.extra``). Raises the first ``ConfigError`` found."""
+    settings, errors = _read(raw, extra_keys, where)
+    if settings is None:
+        raise errors[0]
+    return settings
 
 
 def default_policy(settings: Settings, where: str = "RATELIMIT") -> str | None:
@@ -211,36 +285,41 @@ def default_policy(settings: Settings, where: str = "RATELIMIT") -> str | None:
     if name is None:
         return None
     try:
-        settings.policy(name)
-    except (ConfigError, TypeError):
-        known = ", ".join(sorted(settings.policies)) or "none"
-        raise ConfigError(
-            f"{where}['DEFAULT_POLICY'] names unknown policy {name!r} (configured: {known})"
-        ) from None
-    return str(name)
+        return settings.policy(name).name
+    except ConfigError as exc:
+        raise exc.at(f"{where}['DEFAULT_POLICY']") from None
 
 
-def make_limiters(settings: Settings, store: SyncStore) -> dict[str, TokenBucketRateLimiter]:
+def make_limiters(
+    settings: Settings, store: SyncStore, failure: StoreFailureHandler | None = None
+) -> dict[str, TokenBucketRateLimiter]:
     """One limiter per policy over one store, sharing one failure handler (one warning
-    per incident, one back-off)."""
-    return _limiters(TokenBucketRateLimiter, settings, store)
+    per incident, one back-off). Pass ``failure`` to share it with async twins too."""
+    return _limiters(TokenBucketRateLimiter, settings, store, failure)
 
 
 def make_async_limiters(
-    settings: Settings, store: AsyncStore
+    settings: Settings, store: AsyncStore, failure: StoreFailureHandler | None = None
 ) -> dict[str, AsyncTokenBucketRateLimiter]:
-    return _limiters(AsyncTokenBucketRateLimiter, settings, store)
+    return _limiters(AsyncTokenBucketRateLimiter, settings, store, failure)
 
 
-def _limiters(kind: type[L], settings: Settings, store: Any) -> dict[str, L]:
-    failure = StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
+def failure_handler(settings: Settings) -> StoreFailureHandler:
+    """The failure policy the settings ask for, to share between limiters."""
+    return StoreFailureHandler(settings.on_store_error, retry_interval=settings.retry_interval)
+
+
+def _limiters(
+    kind: type[L], settings: Settings, store: Any, failure: StoreFailureHandler | None
+) -> dict[str, L]:
+    shared = failure or failure_handler(settings)
     return {
         name: kind(
             policy.configs,
             store,
             name=name,
             key_prefix=settings.key_prefix,
-            on_store_error=failure,
+            on_store_error=shared,
         )
         for name, policy in settings.policies.items()
     }

@@ -144,10 +144,10 @@ def test_redis_outage_is_a_store_error_and_the_fallback_decides(settings, backen
         }
         store = DjangoCacheStore("down")
         config = RateLimitConfig(5, 1e-9)
-        assert store.take("k", config, 1).allowed
+        assert store.take_all(("k",), (config,), 1).allowed
         server.stop()
         with pytest.raises(StoreError):
-            store.take("k", config, 1)
+            store.take_all(("k",), (config,), 1)
     limiter = TokenBucketRateLimiter(config, store, on_store_error="fallback")
     assert limiter.allow_request("who", 5).allowed  # decided by the memory fallback
     assert not limiter.allow_request("who").allowed

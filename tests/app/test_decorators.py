@@ -104,3 +104,23 @@ async def test_async_view_charges_the_logged_in_user(
     limiter = get_runtime().limiter("upload")
     assert limiter.peek(f"user:{user.pk}").remaining == pytest.approx(2.0, abs=0.1)
     assert limiter.peek("ip:127.0.0.1").remaining == 5.0
+
+
+@pytest.mark.parametrize("backend", ["locmem", "redis-cache"])
+async def test_async_view_honours_a_composite_policy_on_the_sync_keys(
+    async_client: AsyncClient, ratelimit: Any, backend: str
+) -> None:
+    """The async path must build its limiters as the sync path does: every bucket of a
+    composite policy, under the same keys (once it used only the smallest bucket)."""
+    from ratelimit_app.conf import get_runtime
+
+    burst = {"capacity": 5, "refill_rate": 1000.0}  # the smallest, refilled at once
+    slow = {"capacity": 9, "refill_rate": 1e-6}  # binds: 9 tokens = 3 uploads of cost 3
+    ratelimit(CACHE=backend, POLICIES={"upload": {"buckets": [burst, slow]}})
+    statuses = [(await async_client.post("/plain/upload")).status_code for _ in range(20)]
+    assert statuses.count(200) == 3 and statuses.count(429) == 17
+    sync = get_runtime().limiter("upload")
+    assert sync.peek("ip:127.0.0.1").remaining == pytest.approx(0.0, abs=1e-6)
+    assert not sync.allow_request("ip:127.0.0.1", 1).allowed
+    stored = {key for key, _ in get_runtime().store.scan(sync.key_prefix + ":upload:")}
+    assert stored == set(sync.keys_for("ip:127.0.0.1"))

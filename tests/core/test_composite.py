@@ -86,7 +86,7 @@ def test_settings_accept_buckets_and_name_errors() -> None:
     )  # fmt: skip
     policy = settings.policy("api")
     assert policy.configs == (RateLimitConfig(10, 10), RateLimitConfig(1000, 0.3))
-    assert policy.config == RateLimitConfig(10, 10) and policy.cost == 2
+    assert policy.smallest == RateLimitConfig(10, 10) and policy.cost == 2
     bad = [
         ({"buckets": []}, "empty"),
         ({"buckets": {"capacity": 1}}, "must be a list"),

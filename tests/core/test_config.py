@@ -62,7 +62,7 @@ def test_settings_errors_name_the_setting(raw: dict, message: str) -> None:
 def test_settings_defaults_and_extra_keys() -> None:
     settings = parse_settings({"CACHE": "buckets"}, extra_keys=("CACHE",))
     assert settings.extra == {"CACHE": "buckets"}
-    assert settings.policy("default").config == RateLimitConfig(5, 1.0)
+    assert settings.policy("default").smallest == RateLimitConfig(5, 1.0)
     assert (settings.key_prefix, settings.on_store_error, settings.trusted_proxy_count) == (
         "rl",
         "fallback",

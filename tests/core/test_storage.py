@@ -86,7 +86,9 @@ def test_sync_redis_store_uses_a_blocking_pool(
     pool = store.client.connection_pool
     assert isinstance(pool, redis.BlockingConnectionPool)
     assert (pool.max_connections, pool.timeout) == (3, 2)
-    assert store.take(f"{key_prefix}:a", CONFIG, 4).remaining == pytest.approx(6, abs=0.01)
+    assert store.take_all((f"{key_prefix}:a",), (CONFIG,), 4).remaining == pytest.approx(
+        6, abs=0.01
+    )
     assert redis_client.exists(f"{key_prefix}:a") == 1
     close_sync_store(store)
 
@@ -100,7 +102,7 @@ async def test_async_pool_waits_for_a_free_connection(
     assert isinstance(store.client.connection_pool, redis.asyncio.BlockingConnectionPool)
     try:
         decisions = await asyncio.gather(
-            *(store.take(f"{key_prefix}:burst", CONFIG, 1) for _ in range(40))
+            *(store.take_all((f"{key_prefix}:burst",), (CONFIG,), 1) for _ in range(40))
         )
     finally:
         await close_async_store(store)

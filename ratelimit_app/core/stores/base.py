@@ -1,13 +1,23 @@
-"""What a store promises, and the one error every backend failure becomes."""
+"""What a store promises, and the one error every backend failure becomes.
+
+A store is always asked about a tuple of keys, one per bucket of the policy (usually
+one), with the matching tuple of configs: a request consumes from every bucket or from
+none, in one atomic step, and the reported ``Decision`` is the bucket that holds the
+request back (``bucket.binding``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ..bucket import Decision
 from ..config import RateLimitConfig
 
-__all__ = ["AsyncStore", "StoreError", "SyncStore"]
+__all__ = ["AsyncStore", "Configs", "Keys", "StoreError", "SyncStore"]
+
+Keys = Sequence[str]
+Configs = Sequence[RateLimitConfig]
 
 
 class StoreError(Exception):
@@ -16,19 +26,23 @@ class StoreError(Exception):
 
 @runtime_checkable
 class SyncStore(Protocol):
-    """Each call is atomic for its key: read, refill, consume and write in one step."""
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
+        """Refill, then consume ``cost`` from every bucket if each holds it, atomically."""
+        ...
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision: ...
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
+        """The buckets as they are now; nothing is consumed or written."""
+        ...
 
-    def peek(self, key: str, config: RateLimitConfig) -> Decision: ...
-
-    def reset(self, key: str) -> None: ...
+    def reset(self, keys: Keys) -> None:
+        """Forget the buckets: they are full again."""
+        ...
 
 
 @runtime_checkable
 class AsyncStore(Protocol):
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision: ...
+    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision: ...
 
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision: ...
+    async def peek_all(self, keys: Keys, configs: Configs) -> Decision: ...
 
-    async def reset(self, key: str) -> None: ...
+    async def reset(self, keys: Keys) -> None: ...

@@ -13,16 +13,15 @@ EVALSHA could charge a request twice; a failure goes to the failure policy inste
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
 
-from ..config import ConfigError
+from ..config import ConfigError, Problem, check_count, check_number
 from .base import AsyncStore, SyncStore
 from .memory import AsyncMemoryStore, MemoryStore
 from .redis import AsyncRedisStore, RedisStore
@@ -47,6 +46,7 @@ STORAGE_KEYS = (
     "MEMORY_MAX_KEYS",
 )
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,51 +64,53 @@ class StorageOptions:
         return self.url == "memory://"
 
 
-def _check_url(url: Any, where: str) -> str:
+def _check_url(url: Any) -> str:
     if not isinstance(url, str):
-        raise ConfigError(f"{where}['STORAGE_URL'] must be a string, got {url!r}")
+        raise ConfigError(f"must be a string, got {url!r}", kind=Problem.STORAGE)
     if url == "memory://":
         return url
     try:
         parts = urlsplit(url)
         _ = parts.port  # raises ValueError on a bad port
     except ValueError as exc:
-        raise ConfigError(f"{where}['STORAGE_URL'] {url!r} is not a valid URL: {exc}") from None
+        raise ConfigError(f"{url!r} is not a valid URL: {exc}", kind=Problem.STORAGE) from None
     if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
         raise ConfigError(
-            f"{where}['STORAGE_URL'] must be 'memory://' or 'redis://host:port/db' "
-            f"(also rediss://, unix://), got {url!r}"
+            "must be 'memory://' or 'redis://host:port/db' (also rediss://, unix://), "
+            f"got {url!r}",
+            kind=Problem.STORAGE,
         )
     return url
 
 
-def _number(extra: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = extra.get(key, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ConfigError(f"{where}['{key}'] must be a number of seconds > 0, got {value!r}")
-    return float(value)
+def _seconds(value: Any) -> float:
+    return check_number(value, "a number of seconds", kind=Problem.STORAGE)
 
 
-def _count(extra: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = extra.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{where}['{key}'] must be an int >= 1, got {value!r}")
-    return value
+def _count(value: Any) -> int:
+    return check_count(value, "a count", kind=Problem.STORAGE)
+
+
+def _read(
+    extra: Mapping[str, Any], key: str, parse: Callable[[Any], T], default: T, where: str
+) -> T:
+    if key not in extra:
+        return default
+    try:
+        return parse(extra[key])
+    except ConfigError as exc:
+        raise exc.at(f"{where}['{key}']") from None
 
 
 def parse_storage_options(extra: Mapping[str, Any], where: str = "RATELIMIT") -> StorageOptions:
     """Validate the storage keys of ``Settings.extra``; a bad value names its key."""
-    defaults = StorageOptions()
+    d = StorageOptions()
     return StorageOptions(
-        url=_check_url(extra.get("STORAGE_URL", defaults.url), where),
-        max_connections=_count(extra, "MAX_CONNECTIONS", defaults.max_connections, where),
-        pool_timeout=_number(extra, "POOL_TIMEOUT", defaults.pool_timeout, where),
-        socket_timeout=_number(extra, "SOCKET_TIMEOUT", defaults.socket_timeout, where),
-        memory_max_keys=_count(extra, "MEMORY_MAX_KEYS", defaults.memory_max_keys, where),
+        url=_read(extra, "STORAGE_URL", _check_url, d.url, where),
+        max_connections=_read(extra, "MAX_CONNECTIONS", _count, d.max_connections, where),
+        pool_timeout=_read(extra, "POOL_TIMEOUT", _seconds, d.pool_timeout, where),
+        socket_timeout=_read(extra, "SOCKET_TIMEOUT", _seconds, d.socket_timeout, where),
+        memory_max_keys=_read(extra, "MEMORY_MAX_KEYS", _count, d.memory_max_keys, where),
     )
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
-from ..bucket import BucketState, Decision, binding, consume, decide, refill
-from ..config import ConfigError, RateLimitConfig
+from ..bucket import BucketState, Decision, binding, consume, decide, refill, take_all
+from ..config import RateLimitConfig, check_count
+from .base import Configs, Keys
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -25,9 +26,7 @@ _SWEEP = 2  # expired entries examined at the LRU end per write: amortised clean
 
 class MemoryStore:
     def __init__(self, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
-        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
-            raise ConfigError(f"max_keys must be an int >= 1, got {max_keys!r}")
-        self.max_keys = max_keys
+        self.max_keys = check_count(max_keys, "max_keys")
         self.clock = clock
         self._lock = threading.Lock()
         # key -> (tokens, updated_at, expires_at), least recently used first
@@ -50,7 +49,33 @@ class MemoryStore:
         while len(buckets) > self.max_keys:
             buckets.popitem(last=False)
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+    def _state(self, key: str, now: float) -> BucketState | None:
+        entry = self._buckets.get(key)
+        if entry is None or now >= entry[2]:  # never seen or expired: full
+            return None
+        return BucketState(entry[0], entry[1])
+
+    def _write(self, key: str, state: BucketState, ttl: int, now: float) -> None:
+        entry = (state.tokens, state.updated_at, state.updated_at + ttl)
+        if key in self._buckets:
+            self._buckets[key] = entry
+            self._buckets.move_to_end(key)
+        else:
+            self._insert(key, entry, now)
+
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
+        """One critical section: every bucket consumes ``cost`` or none does."""
+        if len(keys) == 1:
+            return self._take_one(keys[0], configs[0], cost)
+        with self._lock:
+            now = self.clock()
+            states, decision = take_all([self._state(k, now) for k in keys], configs, now, cost)
+            for key, config, state in zip(keys, configs, states, strict=True):
+                self._write(key, state, config.ttl, now)
+        return decision
+
+    def _take_one(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
+        """The hot path: ``consume`` on plain floats, no intermediate objects."""
         capacity = config.capacity
         with self._lock:
             now = self.clock()
@@ -69,47 +94,26 @@ class MemoryStore:
                 self._buckets.move_to_end(key)
         return decide(config, cost, allowed, tokens)
 
-    def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
-        """Several buckets in one critical section: all consume ``cost`` or none does."""
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         with self._lock:
             now = self.clock()
-            refilled = [
-                self._refilled(key, config, now) for key, config in zip(keys, configs, strict=True)
+            states = [self._state(key, now) for key in keys]
+        return binding(
+            [
+                decide(config, 0.0, True, refill(state, config, now).tokens)
+                for state, config in zip(states, configs, strict=True)
             ]
-            allowed = all(tokens >= cost for tokens, _ in refilled)
-            decisions = []
-            for key, config, (tokens, updated_at) in zip(keys, configs, refilled, strict=True):
-                if allowed:
-                    tokens -= cost
-                self._buckets.pop(key, None)
-                self._insert(key, (tokens, updated_at, updated_at + config.ttl), now)
-                decisions.append(decide(config, cost, allowed, tokens))
-        return binding(decisions)
-
-    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
-        return binding([self.peek(key, config) for key, config in zip(keys, configs, strict=True)])
-
-    def _refilled(self, key: str, config: RateLimitConfig, now: float) -> tuple[float, float]:
-        entry = self._buckets.get(key)
-        if entry is None or now >= entry[2]:
-            return config.capacity, now
-        tokens, updated_at, _ = consume(
-            entry[0], entry[1], now, config.capacity, config.refill_rate, 0.0
         )
-        return tokens, updated_at
 
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
+    def reset(self, keys: Keys) -> None:
         with self._lock:
-            now = self.clock()
-            entry = self._buckets.get(key)
-        state = None if entry is None or now >= entry[2] else BucketState(entry[0], entry[1])
-        return decide(config, 0.0, True, refill(state, config, now).tokens)
+            for key in keys:
+                self._buckets.pop(key, None)
 
-    def reset(self, key: str) -> None:
+    def get_state(self, key: str) -> BucketState | None:
+        """The stored state of one live bucket (None: absent or expired, so full)."""
         with self._lock:
-            self._buckets.pop(key, None)
+            return self._state(key, self.clock())
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """Live buckets whose key starts with ``prefix`` (a snapshot, for inspection)."""
@@ -137,22 +141,17 @@ class AsyncMemoryStore:
     def clock(self) -> Clock:
         return self.sync.clock
 
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return self.sync.take(key, config, cost)
-
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return self.sync.peek(key, config)
-
-    async def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
+    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         return self.sync.take_all(keys, configs, cost)
 
-    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         return self.sync.peek_all(keys, configs)
 
-    async def reset(self, key: str) -> None:
-        self.sync.reset(key)
+    async def reset(self, keys: Keys) -> None:
+        self.sync.reset(keys)
+
+    async def get_state(self, key: str) -> BucketState | None:
+        return self.sync.get_state(key)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         return self.sync.scan(prefix)

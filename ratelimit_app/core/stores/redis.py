@@ -10,21 +10,23 @@ key, so a cluster routes it by that key's slot.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from ..bucket import BucketState, Decision, binding, decide
-from ..config import RateLimitConfig
-from .base import StoreError
+from .base import Configs, Keys, StoreError
 
 __all__ = [
     "BUCKET_SCRIPT",
     "AsyncRedisStore",
     "RedisStore",
     "parse_state",
+    "translated",
 ]
 
 
@@ -36,7 +38,7 @@ def _script(name: str) -> tuple[str, str]:
 BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
-_SCAN_BATCH = 500
+_BATCH = 500  # keys per SCAN step and per MGET
 
 Clock = Callable[[], float]
 
@@ -51,9 +53,7 @@ class _RedisBase:
         self.client = client
         self.clock = clock
 
-    def _command(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float, write: bool
-    ) -> tuple[Any, ...]:
+    def _command(self, keys: Keys, configs: Configs, cost: float, write: bool) -> tuple[Any, ...]:
         now = "" if self.clock is None else _num(self.clock())
         args: list[Any] = ["EVALSHA", BUCKET_SHA, len(keys), *keys]
         args += (_num(cost), now, "1" if write else "0")
@@ -72,9 +72,7 @@ class _RedisBase:
         return ("EVAL", BUCKET_SCRIPT, *command[2:])
 
     @staticmethod
-    def _decision(
-        reply: Sequence[Any], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
+    def _decision(reply: Sequence[Any], configs: Configs, cost: float) -> Decision:
         allowed = bool(int(reply[0]))
         if len(configs) == 1:
             return decide(configs[0], cost, allowed, float(reply[1]))
@@ -85,9 +83,18 @@ class _RedisBase:
             ]
         )
 
-    @staticmethod
-    def _wrap(exc: BaseException) -> StoreError:
-        return StoreError(f"redis: {type(exc).__name__}: {exc}")
+    def _mget(self) -> Callable[[list[Any]], Any]:
+        """MGET, split per slot on a cluster (``mget_nonatomic``)."""
+        return getattr(self.client, "mget_nonatomic", self.client.mget)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """The one place redis-py's exceptions become ``StoreError``."""
+    try:
+        yield
+    except _FAILURES as exc:
+        raise StoreError(f"redis: {type(exc).__name__}: {exc}") from exc
 
 
 def parse_state(raw: bytes | str) -> BucketState:
@@ -109,58 +116,39 @@ class RedisStore(_RedisBase):
 
     def _run(self, command: tuple[Any, ...]) -> Any:
         client = self.client
-        try:
+        with translated():
             try:
                 return client.execute_command(*command)
             except NoScriptError:
                 return client.execute_command(*self._eval(command))
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
 
-    def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
+    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         return self._decision(self._run(self._command(keys, configs, cost, True)), configs, cost)
 
-    def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         return self._decision(self._run(self._command(keys, configs, 0.0, False)), configs, 0.0)
 
-    def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return self.take_all((key,), (config,), cost)
-
-    def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return self.peek_all((key,), (config,))
-
-    def reset(self, key: str) -> None:
-        try:
-            self.client.delete(key)
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
+    def reset(self, keys: Keys) -> None:
+        with translated():
+            self.client.delete(*keys)
 
     def get_state(self, key: str) -> BucketState | None:
-        try:
+        with translated():
             raw = self.client.get(key)
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
         return None if raw is None else parse_state(raw)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
-        """Stored buckets under ``prefix`` (SCAN, so it never blocks the server)."""
+        """Stored buckets under ``prefix``, in batches (SCAN: never blocks the server)."""
         batch: list[Any] = []
-        try:
-            for key in self.client.scan_iter(match=prefix + "*", count=_SCAN_BATCH):
+        match = _glob_literal(prefix) + "*"
+        with translated():
+            for key in self.client.scan_iter(match=match, count=_BATCH):
                 batch.append(key)
-                if len(batch) >= _SCAN_BATCH:
-                    yield from _keys_and_values(batch, self._mget(batch))
+                if len(batch) >= _BATCH:
+                    yield from _keys_and_values(batch, self._mget()(batch))
                     batch = []
             if batch:
-                yield from _keys_and_values(batch, self._mget(batch))
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
-
-    def _mget(self, keys: list[Any]) -> Sequence[Any]:
-        mget = getattr(self.client, "mget_nonatomic", self.client.mget)
-        return mget(keys)  # type: ignore[no-any-return]
+                yield from _keys_and_values(batch, self._mget()(batch))
 
 
 class AsyncRedisStore(_RedisBase):
@@ -170,59 +158,57 @@ class AsyncRedisStore(_RedisBase):
 
     async def _run(self, command: tuple[Any, ...]) -> Any:
         client = self.client
-        try:
+        with translated():
             if not self._initialized:
-                # A fresh async cluster client sends commands to random nodes until it
-                # has read the slot map; a first burst then meets MOVED, redis-py drops
-                # connections mid-flight and re-sends scripts that already ran. Read the
-                # map first (a no-op on redis.asyncio.Redis).
-                initialize = getattr(client, "initialize", None)
-                if initialize is not None:
-                    await initialize()
-                self._initialized = True
+                await self._initialize()
             try:
                 return await client.execute_command(*command)
             except NoScriptError:
                 return await client.execute_command(*self._eval(command))
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
 
-    async def take_all(
-        self, keys: Sequence[str], configs: Sequence[RateLimitConfig], cost: float
-    ) -> Decision:
+    async def _initialize(self) -> None:
+        """A fresh async cluster client sends commands to random nodes until it has read
+        the slot map; a first burst then meets MOVED, redis-py drops connections
+        mid-flight and re-sends scripts that already ran. Read the map first (a no-op on
+        ``redis.asyncio.Redis``)."""
+        initialize = getattr(self.client, "initialize", None)
+        if initialize is not None:
+            await initialize()
+        self._initialized = True
+
+    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         reply = await self._run(self._command(keys, configs, cost, True))
         return self._decision(reply, configs, cost)
 
-    async def peek_all(self, keys: Sequence[str], configs: Sequence[RateLimitConfig]) -> Decision:
+    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         reply = await self._run(self._command(keys, configs, 0.0, False))
         return self._decision(reply, configs, 0.0)
 
-    async def take(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
-        return await self.take_all((key,), (config,), cost)
-
-    async def peek(self, key: str, config: RateLimitConfig) -> Decision:
-        return await self.peek_all((key,), (config,))
-
-    async def reset(self, key: str) -> None:
-        try:
-            await self.client.delete(key)
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
+    async def reset(self, keys: Keys) -> None:
+        with translated():
+            await self.client.delete(*keys)
 
     async def get_state(self, key: str) -> BucketState | None:
-        try:
+        with translated():
             raw = await self.client.get(key)
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
         return None if raw is None else parse_state(raw)
 
     async def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, BucketState]]:
-        try:
-            keys = [key async for key in self.client.scan_iter(match=prefix + "*")]
-            for start in range(0, len(keys), _SCAN_BATCH):
-                batch = keys[start : start + _SCAN_BATCH]
-                mget = getattr(self.client, "mget_nonatomic", self.client.mget)
-                for item in _keys_and_values(batch, await mget(batch)):
+        """The async twin of ``RedisStore.scan``, streaming the same batches."""
+        batch: list[Any] = []
+        match = _glob_literal(prefix) + "*"
+        with translated():
+            async for key in self.client.scan_iter(match=match, count=_BATCH):
+                batch.append(key)
+                if len(batch) >= _BATCH:
+                    for item in _keys_and_values(batch, await self._mget()(batch)):
+                        yield item
+                    batch = []
+            if batch:
+                for item in _keys_and_values(batch, await self._mget()(batch)):
                     yield item
-        except _FAILURES as exc:
-            raise self._wrap(exc) from exc
+
+
+def _glob_literal(text: str) -> str:
+    """``text`` with SCAN's glob characters escaped, so it matches only itself."""
+    return re.sub(r"([\\*?\[\]])", r"\\\1", text)

@@ -1,6 +1,8 @@
-"""Find rate-limited views in the URLconf, so the checks can verify what they name.
+"""What a view asks of the limiter (its policy and cost), and finding limited views.
 
-Two kinds are found: functions wrapped by ``@ratelimit`` (they carry
+The DRF throttle reads a view's policy and cost here on every request; the system checks
+find every limited view in the URLconf and verify the same attributes. Two kinds are
+found: functions wrapped by ``@ratelimit`` (they carry
 ``ratelimit_policy``/``ratelimit_cost``) and DRF views whose throttle classes include
 ``TokenBucketThrottle`` (policy from ``throttle_scope``, costs from ``throttle_cost`` and
 ``throttle_cost_by_method``).
@@ -13,9 +15,31 @@ from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-__all__ = ["limited_views"]
+from .core.policies import Policy
+
+__all__ = ["DEFAULT_POLICY", "limited_views", "view_cost", "view_policy_name"]
 
 DEFAULT_POLICY = "default"
+
+
+def view_policy_name(view: Any) -> str:
+    """``throttle_scope`` (DRF's own attribute), else ``"default"``."""
+    return getattr(view, "throttle_scope", None) or DEFAULT_POLICY
+
+
+def view_cost(view: Any, method: str, policy: Policy) -> float:
+    """``throttle_cost_by_method[method]``, else ``throttle_cost``, else the policy's."""
+    by_method = getattr(view, "throttle_cost_by_method", None) or {}
+    cost = by_method.get(method.upper(), getattr(view, "throttle_cost", None))
+    return policy.cost if cost is None else policy.check_cost(cost)
+
+
+def _declared_costs(view: Any) -> list[Any]:
+    """The costs a view states explicitly, for the checks to verify."""
+    costs = list((getattr(view, "throttle_cost_by_method", None) or {}).values())
+    if getattr(view, "throttle_cost", None) is not None:
+        costs.append(view.throttle_cost)
+    return costs
 
 
 def _callbacks(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -38,11 +62,8 @@ def _drf_view(route: str, callback: Any) -> tuple[str, str, list[Any]] | None:
     throttles = getattr(view_class, "throttle_classes", ())
     if not any(isinstance(t, type) and issubclass(t, TokenBucketThrottle) for t in throttles):
         return None
-    policy = getattr(view_class, "throttle_scope", None) or DEFAULT_POLICY
-    costs = list((getattr(view_class, "throttle_cost_by_method", None) or {}).values())
-    if getattr(view_class, "throttle_cost", None) is not None:
-        costs.append(view_class.throttle_cost)
-    return f"{view_class.__qualname__} at '{route}'", policy, costs
+    where = f"{view_class.__qualname__} at '{route}'"
+    return where, view_policy_name(view_class), _declared_costs(view_class)
 
 
 def limited_views() -> Iterator[tuple[str, str, list[Any]]]:
