@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from project.servers import DemoServer, burst  # noqa: E402
 from ratelimit_app.testing import RedisServer  # noqa: E402
-from tests.project.servers import DemoServer, burst  # noqa: E402
 
 CAPACITY = 50
 ENDPOINTS = [
