@@ -14,7 +14,7 @@ import os
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """A parser titled by the first line of the benchmark's docstring, with ``--redis-url``."""
-    made = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0])
+    made = argparse.ArgumentParser(description=(doc or "").strip().partition("\n")[0])
     made.add_argument(
         "--redis-url",
         default=os.environ.get("REDIS_URL"),
