@@ -1,45 +1,21 @@
-"""The Django-based peers, configured in-process: locmem for memory, django-redis for Redis.
+"""The Django-based peers, in-process: locmem for memory, django-redis for Redis.
 
 DRF's ``SimpleRateThrottle`` and django-ratelimit's ``is_ratelimited`` both read a
-Django cache; ``settings.configure`` gives them a ``memory`` alias (locmem, raised to
-100,000 entries like the other memory stores) and a ``redis`` alias on the bench Redis.
+Django cache; ``bootstrap.configure_django`` gives them a ``memory`` alias (locmem,
+raised to 100,000 entries like the other memory stores) and a ``redis`` alias on the
+bench Redis.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from peer_adapters import Decide, Quota
-
-MAX_KEYS = 100_000
-
-
-def ensure_django(url: str) -> None:
-    """Configure Django in-process once: locmem for memory, django-redis for Redis."""
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    locmem = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    settings.configure(
-        INSTALLED_APPS=[],
-        USE_TZ=True,
-        CACHES={
-            "default": {**locmem, "LOCATION": "default"},
-            "memory": {**locmem, "LOCATION": "bench", "OPTIONS": {"MAX_ENTRIES": MAX_KEYS}},
-            "redis": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url},
-        },
-        REST_FRAMEWORK={"DEFAULT_THROTTLE_RATES": {}},
-        RATELIMIT_USE_CACHE="memory",
-    )
-    import django
-
-    django.setup()
+from .bootstrap import configure_django
+from .contract import Decide, Quota
 
 
 def drf_peer(backend: str, url: str, quota: Quota) -> Decide:
-    ensure_django(url)
+    configure_django(url)
     from django.core.cache import caches
     from rest_framework.throttling import SimpleRateThrottle
 
@@ -60,7 +36,7 @@ def drf_peer(backend: str, url: str, quota: Quota) -> Decide:
 
 
 def django_ratelimit_peer(backend: str, url: str, quota: Quota) -> Decide:
-    ensure_django(url)
+    configure_django(url)
     from django.conf import settings
     from django_ratelimit.core import is_ratelimited
 

@@ -9,26 +9,19 @@ disturbed by other load). "client CPU" is this process's CPU time per request (m
 which other load on the machine barely moves; it excludes the Redis server's own work.
 Peers: Flask-Limiter and slowapi (both on ``limits``, fixed window), on the same store.
 
-    python3 bench/frameworks.py [--seconds 1] [--repeat 3]
+    python3 -m bench.frameworks [--seconds 1] [--repeat 3] [--redis-url URL]
 
-Redis comes from ``REDIS_URL``, else a private redis-server is started for the run.
+Redis comes from ``--redis-url`` or ``REDIS_URL``, else a private redis-server is started
+for the run.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import statistics
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
-from pathlib import Path
 from typing import Any, NamedTuple
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fastapi import Depends, FastAPI, Request, Response
 from flask import Flask, jsonify
@@ -38,7 +31,13 @@ from ratelimit_app.adapters.flask import RateLimiter as FlaskLimiter
 from starlette.types import Message
 from werkzeug.test import EnvironBuilder
 
-Sample = tuple[float, float]  # requests per second, CPU microseconds per request
+from ratelimit_app.testing import redis_url_or_private
+
+from . import cli
+from .tables import markdown_table
+from .timing import Sample, athroughput, hot_key, interleaved, spread, throughput
+
+WARM_UP = 50  # requests before timing: connections, script load, caches
 HUGE = {"capacity": 1e9, "refill_rate": 1e9}
 PEER_LIMIT = "1000000000 per hour"
 
@@ -68,8 +67,11 @@ def flask_rate(app: Flask, seconds: float) -> Sample:
     base = environ.get_environ()
     statuses: list[str] = []
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+    def start_response(
+        status: str, headers: list[tuple[str, str]], exc_info: object = None
+    ) -> Callable[[bytes], object]:
         statuses.append(status)
+        return lambda _data: None  # the legacy write() callable; Flask never calls it
 
     def call() -> int:
         body = app(dict(base), start_response)
@@ -78,18 +80,9 @@ def flask_rate(app: Flask, seconds: float) -> Sample:
         getattr(body, "close", lambda: None)()
         return int(statuses.pop()[:3])
 
-    return _rate(call, seconds)
-
-
-def _rate(call: Callable[[], int], seconds: float) -> Sample:
-    for _ in range(50):  # warm-up: connections, script load, caches
+    for _ in range(WARM_UP):
         assert call() == 200, "the bench expects every request to be admitted"
-    done, start, cpu = 0, time.perf_counter(), time.process_time()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(50):
-            call()
-        done += 50
-    return done / elapsed, (time.process_time() - cpu) * 1e6 / done
+    return throughput(lambda _key: call(), hot_key(), seconds, cpu_clock=time.process_time)
 
 
 def fastapi_app(kind: str, url: str) -> FastAPI:
@@ -150,24 +143,17 @@ async def _asgi_get(app: FastAPI) -> int:
 
 async def _fastapi_rate_async(app: FastAPI, seconds: float) -> Sample:
     async with app.router.lifespan_context(app):
-        for _ in range(50):
+        for _ in range(WARM_UP):
             assert await _asgi_get(app) == 200, "the bench expects every request admitted"
-        done, start, cpu = 0, time.perf_counter(), time.process_time()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            for _ in range(50):
-                await _asgi_get(app)
-            done += 50
-        return done / elapsed, (time.process_time() - cpu) * 1e6 / done
+
+        async def get(_key: str) -> int:
+            return await _asgi_get(app)
+
+        return await athroughput(get, hot_key(), seconds, cpu_clock=time.process_time)
 
 
 def fastapi_rate(app: FastAPI, seconds: float) -> Sample:
     return asyncio.run(_fastapi_rate_async(app, seconds))
-
-
-def redis_url() -> AbstractContextManager[str]:
-    from ratelimit_app.testing import redis_url_or_private
-
-    return redis_url_or_private(os.environ.get("REDIS_URL"))
 
 
 def _flask_run(kind: str, url: str) -> Callable[[float], Sample]:
@@ -197,18 +183,13 @@ def rows(redis: str) -> Iterator[tuple[str, str, str, Callable[[float], Sample]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = cli.parse_rounds(__doc__)
     warnings.simplefilter("ignore")  # peers' deprecation chatter is not the measurement
-    with ExitStack() as stack:
-        url = stack.enter_context(redis_url())
+    with redis_url_or_private(args.redis_url) as url:
         configs = list(rows(url))
         runs: list[list[Sample]] = [[] for _ in configs]
-        for _ in range(args.repeat):  # rounds, so drift in machine load hits every row alike
-            for index, (_, _, _, run) in enumerate(configs):
-                runs[index].append(run(args.seconds))
+        for index, (_, _, _, run) in interleaved(configs, args.repeat):
+            runs[index].append(run(args.seconds))
     results = [
         Row(fw, lim, store, *_summary(samples))
         for (fw, lim, store, _), samples in zip(configs, runs, strict=True)
@@ -226,28 +207,25 @@ class Row(NamedTuple):
 
 
 def _summary(samples: list[Sample]) -> tuple[float, float, float]:
-    rates = [rate for rate, _ in samples]
-    return statistics.median(rates), max(rates), statistics.median(cpu for _, cpu in samples)
+    """(median rate, best rate, median client CPU) of the rounds."""
+    median, _slowest, best = spread(rate for rate, _ in samples)
+    return median, best, spread(cpu for _, cpu in samples)[0]
 
 
 def table(results: list[Row]) -> str:
     bare = {row.framework: row for row in results if row.limiter == "none (bare)"}
-    lines = [
-        "| framework | limiter | store | req/s median | req/s best "
-        "| overhead vs bare, µs/req (best) | client CPU µs/req | CPU overhead µs/req |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    cells = []
     for row in results:
         base = bare[row.framework]
         wall = cpu = "-"
         if row is not base:
             wall = f"{1e6 / row.best - 1e6 / base.best:.0f}"
             cpu = f"{row.cpu - base.cpu:.0f}"
-        lines.append(
-            f"| {row.framework} | {row.limiter} | {row.store} | {row.median:,.0f} "
-            f"| {row.best:,.0f} | {wall} | {row.cpu:.0f} | {cpu} |"
-        )
-    return "\n".join(lines)
+        rates = [f"{row.median:,.0f}", f"{row.best:,.0f}", wall, f"{row.cpu:.0f}", cpu]
+        cells.append([row.framework, row.limiter, row.store, *rates])
+    header = ["framework", "limiter", "store", "req/s median", "req/s best"]
+    header += ["overhead vs bare, µs/req (best)", "client CPU µs/req", "CPU overhead µs/req"]
+    return markdown_table(header, cells, labels=3)
 
 
 if __name__ == "__main__":

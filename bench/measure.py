@@ -1,25 +1,18 @@
-"""The workloads: throughput, async throughput, exactness, Redis cost and memory.
+"""The peers' workloads beyond raw rates: the exactness race, the keys Redis costs are
+measured over, and Redis memory per bucket.
 
-Round trips are counted on the client: every peer talks to Redis through redis-py, and
-redis-py writes each command, or each pipeline, with one ``send_packed_command`` call
-followed by reading the replies; wrapping that method (sync and async) counts round
-trips whatever the library does above it. Commands run inside Redis come from
-``INFO commandstats`` deltas after ``CONFIG RESETSTAT`` (commands a Lua script calls
-are counted there too).
+How round trips and commands are counted is said in ``costs``.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import redis
-from peer_adapters import Decide, Quota, build
-from timing import round_trips
 
-_ADMIN_COMMANDS = {"config", "info", "hello", "client", "ping", "scan", "memory", "select"}
+from .contract import Decide, Quota
+from .peer_adapters import build
 
 
 def admit_in_threads(decide: Decide, key: str, threads: int, attempts: int, at: float) -> int:
@@ -59,28 +52,6 @@ def exact_worker(
     return admit_in_threads(decide, key, threads, attempts=10, at=at)
 
 
-def command_stats(client: redis.Redis) -> dict[str, int]:
-    stats: dict[str, Any] = client.info("commandstats")
-    return {
-        name.removeprefix("cmdstat_"): int(value["calls"])
-        for name, value in stats.items()
-        if name.removeprefix("cmdstat_").split("|")[0] not in _ADMIN_COMMANDS
-    }
-
-
-def redis_cost(decide: Decide, admin: redis.Redis, keys: list[str]) -> tuple[float, float, str]:
-    """(round trips, Redis commands, command mix) per decision over ``keys`` in order."""
-    admin.config_resetstat()
-    before = round_trips()
-    for key in keys:
-        decide(key)
-    trips = round_trips() - before
-    stats = command_stats(admin)
-    total = len(keys)
-    mix = ", ".join(f"{name} {calls / total:g}" for name, calls in sorted(stats.items()))
-    return trips / total, sum(stats.values()) / total, mix
-
-
 def allowed_path(tag: str) -> list[str]:
     """50 fresh keys, each decided 4 times round robin: first hits and repeat hits."""
     return [f"{tag}-cost-{i}" for _ in range(4) for i in range(50)]
@@ -103,7 +74,3 @@ def bytes_per_bucket(decide: Decide, admin: redis.Redis, tag: str, hits: int, n:
     created = set(admin.scan_iter(count=1000)) - before
     used = sum(int(admin.memory_usage(key, samples=0) or 0) for key in created)
     return used / n
-
-
-def repeat(measure: Callable[[], float], times: int) -> list[float]:
-    return [measure() for _ in range(times)]

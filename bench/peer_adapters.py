@@ -10,26 +10,13 @@ against 10,000 keys) it is raised to this project's default of 100,000.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from django_peers import django_ratelimit_peer, drf_peer
-
-Decide = Callable[[str], bool]
-ADecide = Callable[[str], Awaitable[bool]]
-MAX_KEYS = 100_000
-
-
-@dataclass(frozen=True)
-class Quota:
-    capacity: int
-    period: int  # seconds to refill from empty
-
-    @property
-    def per_second(self) -> float:
-        return self.capacity / self.period
+from .contract import MAX_KEYS, ADecide, Decide, Quota
+from .django_peers import django_ratelimit_peer, drf_peer
 
 
 @dataclass(frozen=True)
@@ -125,35 +112,28 @@ def _limits_async(strategy: str) -> Callable[[str, str, Quota], ADecide]:
 # ---- throttled-py: token bucket -----------------------------------------------------
 
 
-def _throttled_quota(module: Any, quota: Quota) -> Any:
-    return module.per_duration(timedelta(seconds=quota.period), quota.capacity, quota.capacity)
+def _throttled_limiter(module: Any, backend: str, url: str, quota: Quota) -> Any:
+    """``module`` is ``throttled`` or ``throttled.asyncio``: the same names, sync or async."""
+    store = (
+        module.RedisStore(server=url)
+        if backend == "redis"
+        else module.MemoryStore(options={"MAX_SIZE": MAX_KEYS})
+    )
+    rate = module.per_duration(timedelta(seconds=quota.period), quota.capacity, quota.capacity)
+    return module.Throttled(using="token_bucket", quota=rate, store=store)
 
 
 def _throttled(backend: str, url: str, quota: Quota) -> Decide:
     import throttled
 
-    store = (
-        throttled.RedisStore(server=url)
-        if backend == "redis"
-        else throttled.MemoryStore(options={"MAX_SIZE": MAX_KEYS})
-    )
-    limiter = throttled.Throttled(
-        using="token_bucket", quota=_throttled_quota(throttled, quota), store=store
-    )
+    limiter = _throttled_limiter(throttled, backend, url, quota)
     return lambda identity: not limiter.limit(identity).limited
 
 
 def _throttled_async(backend: str, url: str, quota: Quota) -> ADecide:
     from throttled import asyncio as tasync
 
-    store = (
-        tasync.RedisStore(server=url)
-        if backend == "redis"
-        else tasync.MemoryStore(options={"MAX_SIZE": MAX_KEYS})
-    )
-    limiter = tasync.Throttled(
-        using="token_bucket", quota=_throttled_quota(tasync, quota), store=store
-    )
+    limiter = _throttled_limiter(tasync, backend, url, quota)
 
     async def decide(identity: str) -> bool:
         return not (await limiter.limit(identity)).limited

@@ -1,9 +1,9 @@
 """This project against its peers, every workload in one run, printed as one table.
 
-    pip install -r requirements-bench.txt && python bench/peers.py [--quick]
+    python3 -m pip install -r requirements-bench.txt && python3 -m bench.peers [--quick]
 
 Each library runs the same workloads on process memory and on one shared real Redis
-(a private ``redis-server`` started here, or ``--redis-url`` / ``REDIS_URL``):
+(``--redis-url``, else ``REDIS_URL``, else a private ``redis-server`` started here):
 decisions per second and client CPU per decision on one hot key and over 10,000 keys
 (one thread), decisions per second over 10,000 keys from 50 asyncio tasks where the
 library has an async API, how many requests 4 processes x 16 threads get through a
@@ -23,24 +23,24 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import multiprocessing.pool
 import os
 import random
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]
+import redis
 
-import measure  # noqa: E402
-import redis  # noqa: E402
-import timing  # noqa: E402
-from peer_adapters import OURS, PEERS, Quota, build, build_async  # noqa: E402
-from report import render  # noqa: E402
+from ratelimit_app.testing import redis_url_or_private
+
+from . import cli, measure, timing
+from .contract import Quota
+from .costs import install_round_trip_counter, redis_cost
+from .peer_adapters import OURS, PEERS, build, build_async
+from .report import Row, render
 
 THROUGHPUT = Quota(capacity=100, period=60)
 EXACT = Quota(capacity=100, period=3600)
@@ -57,22 +57,6 @@ class Plan:
     seconds: float
 
 
-@dataclass
-class Row:
-    name: str
-    backend: str
-    tag: str  # prefix of every identity this row uses, unique per run
-    samples: dict[str, list[float]] = field(default_factory=dict)
-    mix: str = ""
-    denied_mix: str = ""
-
-
-def bench_redis(given: str | None) -> AbstractContextManager[str]:
-    from ratelimit_app.testing import redis_url_or_private
-
-    return redis_url_or_private(given)
-
-
 def spread_keys(tag: str) -> Iterator[str]:
     keys = [f"{tag}-k{i}" for i in range(KEYS)]
     random.Random(7).shuffle(keys)
@@ -80,8 +64,7 @@ def spread_keys(tag: str) -> Iterator[str]:
 
 
 def sync_phase(rows: list[Row], url: str, plan: Plan) -> None:
-    """Repetitions interleave the rows, so a burst of load from elsewhere on the
-    machine lands on every library alike rather than on whichever ran then."""
+    """Repetitions interleave the rows (``timing.interleaved``)."""
     runs = []
     for row in rows:
         decide = build(row.name, row.backend, url, THROUGHPUT)
@@ -91,11 +74,10 @@ def sync_phase(rows: list[Row], url: str, plan: Plan) -> None:
         ):
             timing.throughput(decide, keys, plan.seconds / 5)  # warm-up: connections, scripts
             runs.append((row, metric, decide, keys))
-    for _ in range(plan.reps):
-        for row, metric, decide, keys in runs:
-            rate, cpu = timing.throughput(decide, keys, plan.seconds)
-            row.samples.setdefault(metric, []).append(rate)
-            row.samples.setdefault(f"cpu_{metric}", []).append(cpu)
+    for _index, (row, metric, decide, keys) in timing.interleaved(runs, plan.reps):
+        rate, cpu = timing.throughput(decide, keys, plan.seconds)
+        row.samples.setdefault(metric, []).append(rate)
+        row.samples.setdefault(f"cpu_{metric}", []).append(cpu)
 
 
 async def async_phase(rows: list[Row], url: str, plan: Plan) -> None:
@@ -106,10 +88,9 @@ async def async_phase(rows: list[Row], url: str, plan: Plan) -> None:
             keys = spread_keys(row.tag + "a")
             await timing.athroughput(decide, keys, plan.seconds / 5, TASKS)
             runs.append((row, decide, keys))
-    for _ in range(plan.reps):
-        for row, decide, keys in runs:
-            sample = await timing.athroughput(decide, keys, plan.seconds, TASKS)
-            row.samples.setdefault("async", []).append(sample)
+    for _index, (row, decide, keys) in timing.interleaved(runs, plan.reps):
+        rate, _cpu = await timing.athroughput(decide, keys, plan.seconds, TASKS)
+        row.samples.setdefault("async", []).append(rate)
 
 
 def exact_once(row: Row, url: str, rep: int, pool: multiprocessing.pool.Pool) -> int:
@@ -135,10 +116,10 @@ def cost_phase(rows: list[Row], url: str) -> None:
     for row in (row for row in rows if row.backend == "redis"):
         decide = build(row.name, row.backend, url, THROUGHPUT)
         decide(f"{row.tag}-cost-warm")
-        trips, commands, row.mix = measure.redis_cost(decide, admin, measure.allowed_path(row.tag))
+        trips, commands, row.mix = redis_cost(decide, admin, measure.allowed_path(row.tag))
         row.samples["trips"], row.samples["commands"] = [trips], [commands]
         drained = measure.denied_path(decide, row.tag, THROUGHPUT.capacity)
-        trips, commands, row.denied_mix = measure.redis_cost(decide, admin, drained)
+        trips, commands, row.denied_mix = redis_cost(decide, admin, drained)
         row.samples["trips_denied"], row.samples["commands_denied"] = [trips], [commands]
         row.samples["mem1"] = [measure.bytes_per_bucket(decide, admin, row.tag, 1, 200)]
         row.samples["mem100"] = [measure.bytes_per_bucket(decide, admin, row.tag, 100, 10)]
@@ -162,9 +143,8 @@ def run_all(rows: list[Row], url: str, plan: Plan) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--quick", action="store_true", help="3 short repetitions")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--only", action="append", help="run only these libraries (repeatable)")
     return parser.parse_args(argv)
 
@@ -175,9 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     specs = [s for s in PEERS if not args.only or s.name == OURS or s.name in args.only]
     run = uuid.uuid4().hex[:6]
     rows = [Row(s.name, b, f"b{run}{i}{b[0]}") for i, s in enumerate(specs) for b in BACKENDS]
-    timing.install_round_trip_counter()
+    install_round_trip_counter()
     started, load = time.perf_counter(), os.getloadavg()
-    with bench_redis(args.redis_url) as url:
+    with redis_url_or_private(args.redis_url) as url:
         server = redis.Redis.from_url(url).info("server")["redis_version"]
         run_all(rows, url, plan)
     took = time.perf_counter() - started

@@ -5,8 +5,24 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+
+from .tables import markdown_table
+from .timing import spread
+
+
+@dataclass
+class Row:
+    """One library on one store: what ``bench.peers`` measured, as the table shows it."""
+
+    name: str
+    backend: str
+    tag: str  # prefix of every identity this row uses, unique per run
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    mix: str = ""
+    denied_mix: str = ""
+
 
 DISTRIBUTIONS = (
     "redis", "limits", "throttled-py", "pyrate-limiter",
@@ -67,24 +83,32 @@ def _fmt(value: float, kind: str) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-def _cell(samples: list[float] | None, kind: str, spread: bool, ratio: float | None) -> str:
+def _cell(samples: list[float] | None, kind: str, show_range: bool, ratio: float | None) -> str:
     if not samples:
         return "—"
-    text = _fmt(statistics.median(samples), kind)
-    if spread and len(samples) > 1:
-        text += f" ({_fmt(min(samples), kind)}-{_fmt(max(samples), kind)})"
+    median, low, high = spread(samples)
+    text = _fmt(median, kind)
+    if show_range and len(samples) > 1:
+        text += f" ({_fmt(low, kind)}-{_fmt(high, kind)})"
     if ratio is not None:
         text += f" x{ratio:.2f}"
     return text
 
 
-def _ratio(row: Any, ours: Any, metric: str, wanted: bool) -> float | None:
+def _ratio(row: Row, ours: Row | None, metric: str, wanted: bool) -> float | None:
     if not wanted or ours is None or row is ours:
         return None
     mine, theirs = ours.samples.get(metric), row.samples.get(metric)
     if not mine or not theirs or statistics.median(mine) == 0:
         return None
     return statistics.median(theirs) / statistics.median(mine)
+
+
+def _cells(row: Row, ours: Row | None) -> list[str]:
+    return [
+        _cell(row.samples.get(metric), kind, show_range, _ratio(row, ours, metric, ratio))
+        for metric, _, kind, show_range, ratio in COLUMNS
+    ]
 
 
 def _versions(server: str) -> str:
@@ -98,7 +122,7 @@ def _versions(server: str) -> str:
 
 
 def render(
-    rows: list[Any],
+    rows: list[Row],
     reps: int,
     seconds: float,
     server: str,
@@ -118,15 +142,12 @@ def render(
         "throughput and Redis costs, 100 per hour for exactness (the arithmetic admits "
         "exactly 100).",
         "",
-        "| library | store | " + " | ".join(title for _, title, *_ in COLUMNS) + " |",
-        "| --- | --- |" + " ---: |" * len(COLUMNS),
+        markdown_table(
+            ["library", "store", *(title for _, title, *_ in COLUMNS)],
+            ([row.name, row.backend, *_cells(row, mine.get(row.backend))] for row in rows),
+            labels=2,
+        ),
     ]
-    for row in rows:
-        cells = [
-            _cell(row.samples.get(m), kind, spread, _ratio(row, mine.get(row.backend), m, r))
-            for m, _, kind, spread, r in COLUMNS
-        ]
-        lines.append(f"| {row.name} | {row.backend} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Redis commands per decision, by name: admitted (50 keys x 4 hits) | drained",

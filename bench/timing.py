@@ -1,57 +1,35 @@
-"""Measuring primitives shared by the benchmarks (core.py, peers.py): rates, client CPU,
-repetitions, round-trip counts.
+"""Timing primitives shared by the benchmarks: rates, client CPU, rounds, medians.
 
-Round trips are counted on the client: redis-py writes each command (or pipeline) with one
-``send_packed_command`` call, sync and async, so wrapping that method counts round trips
-whatever a library does above it.
+Rows are measured in interleaved rounds (``interleaved``): round i of every row runs
+before round i + 1 of any, so a burst of load from elsewhere on a shared machine falls
+on every row alike rather than on whichever happened to run then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
-import redis.asyncio.connection
-import redis.connection
-
-_TRIPS = [0]
-
-
-def install_round_trip_counter() -> None:
-    """Wrap redis-py's single write path, sync and async, once per process."""
-    sync_cls: Any = redis.connection.AbstractConnection
-    async_cls: Any = redis.asyncio.connection.AbstractConnection
-    if getattr(sync_cls, "_bench_counted", False):
-        return
-    sync_send, async_send = sync_cls.send_packed_command, async_cls.send_packed_command
-
-    def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _TRIPS[0] += 1
-        return sync_send(self, *args, **kwargs)
-
-    async def acounted(self: Any, *args: Any, **kwargs: Any) -> Any:
-        _TRIPS[0] += 1
-        return await async_send(self, *args, **kwargs)
-
-    sync_cls.send_packed_command, async_cls.send_packed_command = counted, acounted
-    sync_cls._bench_counted = True
-
-
-def round_trips() -> int:
-    return _TRIPS[0]
+Sample = tuple[float, float]  # calls per second, client CPU microseconds per call
+Case = TypeVar("Case")
 
 
 def throughput(
-    call: Callable[[str], object], keys: Iterator[str], seconds: float
-) -> tuple[float, float]:
-    """(calls per second, client CPU microseconds per call), one thread.
+    call: Callable[[str], object],
+    keys: Iterator[str],
+    seconds: float,
+    cpu_clock: Callable[[], float] = time.thread_time,
+) -> Sample:
+    """Calls per second from one thread, and client CPU microseconds per call.
 
-    The CPU figure counts only this thread's own work, so it stays comparable when other
-    processes load the machine; the wall-clock rate also includes waiting for Redis."""
+    By default the CPU figure counts only this thread's own work, so it stays comparable
+    when other processes load the machine; the wall-clock rate also includes waiting for
+    Redis. ``cpu_clock=time.process_time`` adds the threads a library starts itself."""
     done = 0
-    start, cpu = time.perf_counter(), time.thread_time()
+    start, cpu = time.perf_counter(), cpu_clock()
     deadline = start + seconds
     while True:
         for _ in range(64):
@@ -59,13 +37,18 @@ def throughput(
         done += 64
         now = time.perf_counter()
         if now >= deadline:
-            return done / (now - start), (time.thread_time() - cpu) * 1e6 / done
+            return done / (now - start), (cpu_clock() - cpu) * 1e6 / done
 
 
 async def athroughput(
-    call: Callable[[str], Awaitable[object]], keys: Iterator[str], seconds: float, tasks: int
-) -> float:
-    """Calls per second from ``tasks`` concurrent tasks on one event loop."""
+    call: Callable[[str], Awaitable[object]],
+    keys: Iterator[str],
+    seconds: float,
+    tasks: int = 1,
+    cpu_clock: Callable[[], float] = time.thread_time,
+) -> Sample:
+    """Calls per second from ``tasks`` concurrent tasks on this thread's event loop, and
+    client CPU microseconds per call (as in ``throughput``)."""
     done = [0]
     deadline = time.perf_counter() + seconds
 
@@ -75,9 +58,22 @@ async def athroughput(
                 await call(next(keys))
             done[0] += 16
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_clock()
     await asyncio.gather(*(worker() for _ in range(tasks)))
-    return done[0] / (time.perf_counter() - start)
+    calls = max(done[0], 1)
+    return done[0] / (time.perf_counter() - start), (cpu_clock() - cpu) * 1e6 / calls
+
+
+def interleaved(cases: Sequence[Case], repeat: int) -> Iterator[tuple[int, Case]]:
+    """Every case with its index, ``repeat`` times over, round by round."""
+    for _ in range(repeat):
+        yield from enumerate(cases)
+
+
+def spread(values: Iterable[float]) -> tuple[float, float, float]:
+    """(median, min, max) of the rounds."""
+    ordered = sorted(values)
+    return statistics.median(ordered), ordered[0], ordered[-1]
 
 
 def hot_key() -> Iterator[str]:

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
+from project.servers import stop_group
 from ratelimit_app.testing import free_port
 from tests.adapters.conftest import stored_tokens
-from tests.project.servers import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BURST = 200

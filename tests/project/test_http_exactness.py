@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.project.servers import DemoServer, burst
+from project.servers import DemoServer, burst
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
-"""Run the Django demo under gunicorn and fire bounded bursts of requests at it.
+"""The Django demo's own launcher: run it under gunicorn, fire bounded bursts at it.
 
-Shared by ``tests/project/test_http_exactness.py`` and ``bench/drf_http.py``. The server
-runs in its own process group on a free loopback port and is always killed on exit.
+It lives beside the demo rather than in ``tests/`` because both the tests
+(``tests/project/``) and the benchmarks (``bench/drf_http.py``) start the demo this
+way, and benchmarks import nothing from ``tests/``. The server runs in its own process
+group on a free loopback port and is always killed on exit.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from types import TracebackType
 
 from ratelimit_app.testing import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent  # this file is ROOT/project/servers.py
 
 
 class DemoServer:
