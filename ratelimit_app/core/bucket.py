@@ -1,4 +1,4 @@
-"""The token-bucket arithmetic of DESIGN.md, as pure functions.
+"""The token-bucket arithmetic (docs/semantics.md), as pure functions.
 
 Nothing here reads a clock or touches a store. ``consume`` is the one place the
 arithmetic lives (the memory store calls it directly, on plain floats, because it is the
@@ -40,7 +40,7 @@ class Decision:
     """The outcome of one request against one bucket; truthy when allowed.
 
     ``remaining`` is the tokens left after the decision; ``retry_after`` (0 when allowed)
-    and ``reset_after`` follow from it as DESIGN.md defines them.
+    and ``reset_after`` follow from it as docs/semantics.md defines them.
     """
 
     allowed: bool
@@ -80,7 +80,7 @@ class Decision:
 def consume(
     tokens: float, updated_at: float, now: float, capacity: float, rate: float, cost: float
 ) -> tuple[float, float, bool]:
-    """DESIGN.md's three steps on plain floats -> (tokens, updated_at, allowed).
+    """The three steps of docs/semantics.md on plain floats -> (tokens, updated_at, allowed).
 
     1. greedy refill; a clock stepping back refills nothing and never drains;
     2. consume ``cost`` only if the refilled bucket holds it;

@@ -12,7 +12,7 @@ from tests.conftest import ManualClock
 
 
 def reference(capacity: float, rate: float, trace: list[tuple[float, float]]) -> list:
-    """DESIGN.md's three steps, written as plainly as possible."""
+    """The three steps of docs/semantics.md, written as plainly as possible."""
     tokens, updated, now, out = capacity, None, 1_000.0, []
     for step, cost in trace:
         now += step
