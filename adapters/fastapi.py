@@ -37,18 +37,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_app.core import (
-    AsyncStore,
-    AsyncTokenBucketRateLimiter,
     ConfigError,
     Decision,
-    Settings,
     client_ip,
     denial_body,
-    make_async_limiters,
     parse_settings,
-    render_headers,
 )
 from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
@@ -86,32 +82,25 @@ async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Respo
 class _Running:
     """What an app needs per request while its lifespan is open."""
 
-    settings: Settings
-    store: AsyncStore
-    limiters: dict[str, AsyncTokenBucketRateLimiter]
+    limits: AsyncLimits
     identity: Identity | None
 
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
             peer = conn.client.host if conn.client else None
-            trusted = self.settings.trusted_proxy_count
+            trusted = self.limits.settings.trusted_proxy_count
             forwarded = conn.headers.get("x-forwarded-for") if trusted else None
             return client_ip(peer, forwarded, trusted)
         result = self.identity(conn)
         return await result if inspect.isawaitable(result) else result
 
     async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
-        chosen = self.settings.policy(policy)
+        limits = self.limits
         identity = await self.identify(conn)
-        return await self.limiters[policy].allow_request(
-            identity, chosen.cost if cost is None else cost
-        )
+        return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
 
     def headers(self, decision: Decision, policy: str) -> dict[str, str]:
-        settings = self.settings
-        return render_headers(
-            decision, policy, legacy=settings.legacy_headers, ietf=settings.ietf_headers
-        )
+        return self.limits.headers(decision, policy)
 
 
 def _running(app: Any) -> _Running:
@@ -154,9 +143,7 @@ class RateLimiter:
         """Check the app's limits, open the store, and close it when the app stops."""
         self.check_app(app)
         store = make_async_store(self.options)
-        app.state.ratelimit = _Running(
-            self.settings, store, make_async_limiters(self.settings, store), self.identity
-        )
+        app.state.ratelimit = _Running(async_limits(self.settings, store), self.identity)
         try:
             yield
         finally:

@@ -22,14 +22,11 @@ from ratelimit_app.core import (
     ConfigError,
     Decision,
     Settings,
-    SyncStore,
-    TokenBucketRateLimiter,
     client_ip,
     denial_body,
-    make_limiters,
     parse_settings,
-    render_headers,
 )
+from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
@@ -50,7 +47,7 @@ _Limit = tuple[str, float | None]  # (policy, cost override)
 
 def default_identity() -> str:
     """The client IP, believing X-Forwarded-For only through the trusted proxies."""
-    return _client_ip(request.environ, _state(current_app).settings.trusted_proxy_count)
+    return _client_ip(request.environ, _state(current_app).limits.settings.trusted_proxy_count)
 
 
 def _client_ip(environ: dict[str, Any], trusted: int) -> str:
@@ -68,9 +65,7 @@ def _default_identity_for(trusted: int) -> Identity:
 class _AppState:
     """Per-app state, kept in ``app.extensions["ratelimit"]``."""
 
-    settings: Settings
-    store: SyncStore
-    limiters: dict[str, TokenBucketRateLimiter]
+    limits: SyncLimits
     default_policy: str | None
     identity: Identity
     exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
@@ -106,9 +101,7 @@ class RateLimiter:
             _check_limit(settings, view, policy, cost)
         store = make_sync_store(options)
         app.extensions["ratelimit"] = _AppState(
-            settings,
-            store,
-            make_limiters(settings, store),
+            sync_limits(settings, store),
             default,
             self.identity or _default_identity_for(settings.trusted_proxy_count),
         )
@@ -172,10 +165,8 @@ def _before_request() -> tuple[Response, int] | None:
     if chosen is None:
         return None
     name, cost = chosen
-    policy = state.settings.policy(name)
-    decision = state.limiters[name].allow_request(
-        state.identity(), policy.cost if cost is None else cost
-    )
+    limits = state.limits
+    decision = limits.limiter(name).allow_request(state.identity(), limits.cost(name, cost))
     environ[_DECISION] = (name, decision)
     if decision.allowed:
         return None
@@ -185,14 +176,6 @@ def _before_request() -> tuple[Response, int] | None:
 def _after_request(response: Response) -> Response:
     chosen: tuple[str, Decision] | None = request.environ.pop(_DECISION, None)
     if chosen is not None:
-        settings = _state(current_app).settings
         # extend, not update: these names are ours, and update rescans the list per header
-        response.headers.extend(
-            render_headers(
-                chosen[1],
-                chosen[0],
-                legacy=settings.legacy_headers,
-                ietf=settings.ietf_headers,
-            )
-        )
+        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]))
     return response

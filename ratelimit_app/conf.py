@@ -20,14 +20,8 @@ from django.dispatch import receiver
 from .cache_store import AsyncDjangoCacheStore, DjangoCacheStore
 from .core.config import ConfigError, Problem
 from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
-from .core.policies import (
-    Policy,
-    Settings,
-    failure_handler,
-    make_async_limiters,
-    make_limiters,
-    parse_settings,
-)
+from .core.limits import AsyncLimits, SyncLimits, async_limits, sync_limits
+from .core.policies import Policy, Settings, failure_handler, parse_settings
 
 __all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
 
@@ -39,25 +33,37 @@ _runtime: Runtime | None = None
 
 @dataclass(frozen=True)
 class Runtime:
-    """Everything built from one value of the settings."""
+    """Everything built from one value of the settings: the same limits for sync and
+    async code, over one cache alias and one failure policy."""
 
-    settings: Settings
     cache_alias: str
-    store: DjangoCacheStore
-    async_store: AsyncDjangoCacheStore
-    limiters: dict[str, TokenBucketRateLimiter]
-    async_limiters: dict[str, AsyncTokenBucketRateLimiter]
+    limits: SyncLimits
+    async_limits: AsyncLimits
+
+    @property
+    def settings(self) -> Settings:
+        return self.limits.settings
+
+    @property
+    def store(self) -> DjangoCacheStore:
+        return self.limits.store  # type: ignore[return-value]
+
+    @property
+    def limiters(self) -> dict[str, TokenBucketRateLimiter]:
+        return self.limits.limiters
+
+    @property
+    def async_limiters(self) -> dict[str, AsyncTokenBucketRateLimiter]:
+        return self.async_limits.limiters
 
     def policy(self, name: str) -> Policy:
         return self.settings.policy(name)
 
     def limiter(self, name: str) -> TokenBucketRateLimiter:
-        self.policy(name)  # a clear ConfigError for an unknown name
-        return self.limiters[name]
+        return self.limits.limiter(name)
 
     def async_limiter(self, name: str) -> AsyncTokenBucketRateLimiter:
-        self.policy(name)
-        return self.async_limiters[name]
+        return self.async_limits.limiter(name)
 
 
 def raw_settings() -> Any:
@@ -85,16 +91,12 @@ def _build() -> Runtime:
     parsed = parse()
     alias = cache_alias(parsed)
     store = DjangoCacheStore(alias)
-    async_store = AsyncDjangoCacheStore(sync=store)
     # one failure policy for both: one back-off, one fallback memory, one warning
     failure = failure_handler(parsed)
     return Runtime(
-        parsed,
         alias,
-        store,
-        async_store,
-        make_limiters(parsed, store, failure),
-        make_async_limiters(parsed, async_store, failure),
+        sync_limits(parsed, store, failure),
+        async_limits(parsed, AsyncDjangoCacheStore(sync=store), failure),
     )
 
 

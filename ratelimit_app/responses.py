@@ -13,7 +13,7 @@ from django.http import HttpResponse, JsonResponse
 
 from .conf import get_runtime
 from .core.bucket import Decision, binding
-from .core.headers import denial_body, render_headers
+from .core.headers import denial_body
 
 __all__ = [
     "add_headers",
@@ -50,12 +50,8 @@ def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
     """Idempotent: the decorator and the middleware may both call it."""
     found = recorded(request)
     if found is not None:
-        settings = get_runtime().settings
         policy, decision = found
-        headers = render_headers(
-            decision, policy, legacy=settings.legacy_headers, ietf=settings.ietf_headers
-        )
-        for name, value in headers.items():
+        for name, value in get_runtime().limits.headers(decision, policy).items():
             response[name] = value
     return response
 

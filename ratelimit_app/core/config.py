@@ -22,10 +22,11 @@ __all__ = [
     "check_cost",
     "check_count",
     "check_number",
+    "check_plain_name",
     "check_policy_name",
 ]
 
-_POLICY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
 # treated as full, which only matters for rates so small they never refill anyway.
 MAX_TTL = 2**31
@@ -134,11 +135,16 @@ def check_cost(cost: Any, capacity: float) -> float:
     return number
 
 
-def check_policy_name(name: Any) -> str:
-    """Policy names become part of cache keys and header values, so keep them plain."""
-    if not isinstance(name, str) or not _POLICY_NAME.fullmatch(name):
+def check_plain_name(value: Any, what: str, kind: Problem) -> str:
+    """Names that become part of cache keys and header values stay plain: 1-64 letters,
+    digits, ``_``, ``.``, ``-`` (so never a ``:`` that would add a key segment)."""
+    if not isinstance(value, str) or not _PLAIN_NAME.fullmatch(value):
         raise ConfigError(
-            f"policy name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
-            kind=Problem.POLICY,
+            f"{what} {value!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
+            kind=kind,
         )
-    return name
+    return value
+
+
+def check_policy_name(name: Any) -> str:
+    return check_plain_name(name, "policy name", Problem.POLICY)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from .config import ConfigError, Problem
+from .config import ConfigError, Problem, check_plain_name
 
 __all__ = [
     "MAX_PLAIN_IDENTITY",
@@ -30,7 +30,6 @@ __all__ = [
 
 MAX_PLAIN_IDENTITY = 64
 _SAFE = re.compile(r"[A-Za-z0-9._:@-]+")
-_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # A composite policy's bucket keys end in ``{<identity>}:<index>`` (see format_keys).
 _TAGGED = re.compile(r"\{(.+)\}:(\d+)")
 # Identities longer than this are hashed on every call instead of being cached: the key
@@ -60,12 +59,7 @@ def log_identity(identity: str) -> str:
 
 
 def check_prefix(prefix: str) -> str:
-    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
-        raise ConfigError(
-            f"key prefix {prefix!r} must be 1-64 characters of letters, digits, '_', '.', '-'",
-            kind=Problem.KEY_PREFIX,
-        )
-    return prefix
+    return check_plain_name(prefix, "key prefix", Problem.KEY_PREFIX)
 
 
 def build_key(prefix: str, policy: str, identity: str) -> str:

@@ -200,11 +200,11 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
     async with serve(app) as client:
         running = app.state.ratelimit
-        assert isinstance(running.store, AsyncRedisStore)
-        assert running.store.client.connection_pool.max_connections == 8
+        assert isinstance(running.limits.store, AsyncRedisStore)
+        assert running.limits.store.client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]
-        limiter = running.limiters["default"]
+        limiter = running.limits.limiters["default"]
         assert not limiter.failure.store_is_down
         assert len(limiter.failure.fallback_store) == 0  # no decision came from memory
     assert codes.count(200) == 50

@@ -161,7 +161,7 @@ def test_constructor_overrides_win_over_app_config(key_prefix: str) -> None:
     app = Flask(__name__)
     app.config["RATELIMIT"] = {"STORAGE_URL": "ftp://wrong", "POLICIES": POLICIES}
     RateLimiter(app, STORAGE_URL="memory://", KEY_PREFIX=key_prefix)
-    assert app.extensions["ratelimit"].settings.key_prefix == key_prefix
+    assert app.extensions["ratelimit"].limits.settings.key_prefix == key_prefix
 
 
 @pytest.mark.parametrize(("bad", "named"), BAD_SETTINGS)
