@@ -28,7 +28,7 @@ PAGE_SIZE = 50
 
 def _staff(request: HttpRequest) -> bool:
     user = request.user
-    return bool(user.is_active and user.is_staff)
+    return bool(user.is_active and getattr(user, "is_staff", False))
 
 
 @admin.register(Bucket)
