@@ -234,7 +234,9 @@ def test_one_extension_serves_two_apps_with_their_own_state(key_prefix: str) -> 
 
 def test_retry_after_is_never_early_on_the_real_clock(storage_url: str, key_prefix: str) -> None:
     """Wait exactly Retry-After, retry the same request: admitted (memory clock or Redis TIME)."""
-    shape = {"capacity": 3, "refill_rate": 2.0}
+    # 4 tokens/s: the 3 an upload costs come back within 0.75 s, so Retry-After is 1,
+    # the shortest wait the header can name (it is rounded up, never down to 0).
+    shape = {"capacity": 3, "refill_rate": 4.0}
     policies = {"default": shape, "upload": {**shape, "cost": 3}}
     client = make_app(storage_url, key_prefix, POLICIES=policies)[0].test_client()
     assert client.post("/upload").status_code == 200

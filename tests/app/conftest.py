@@ -60,9 +60,3 @@ def ratelimit(
 
     configure()
     return configure
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """Test users need a password hash, not a slow one."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

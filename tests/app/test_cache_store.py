@@ -1,8 +1,8 @@
 """``DjangoCacheStore`` on every cache backend: the core behaviour suite, written once.
 
-``from tests.core.test_behaviour import *`` collects the core suite here again; the
-``store_kind``/``make_limiter`` fixtures below override the core ones, so each core
-behaviour test runs on locmem, django-redis and Django's RedisCache, sync and async.
+``TestBehaviour`` and ``TestCompositeBehaviour`` run the core's ``BehaviourSuite`` and
+``CompositeSuite`` on locmem, django-redis and Django's RedisCache, sync and async, through
+the ``make_limiter`` fixture below; then come the tests only a Django cache has.
 """
 
 from __future__ import annotations
@@ -25,23 +25,11 @@ from ratelimit_app.core import (
 )
 from ratelimit_app.testing import RedisServer
 from tests.core.conftest import Harness
-from tests.core.test_behaviour import *  # noqa: F403  - the suite, run on Django caches
-from tests.core.test_behaviour import test_redis_key_has_ttl_of_full_refill as core_ttl_test
-from tests.core.test_composite import (  # noqa: F401  - composite policies on Django caches
-    test_cost_is_bounded_by_the_smallest_bucket,
-    test_every_bucket_must_admit_and_a_denial_consumes_nowhere,
-    test_reset_empties_every_bucket,
-)
-
-del test_redis_key_has_ttl_of_full_refill  # noqa: F821  - re-parametrized below
+from tests.core.test_behaviour import BehaviourSuite
+from tests.core.test_composite import CompositeSuite
 
 BACKENDS = ["locmem", "django-redis", "redis-cache"]
 KINDS = BACKENDS + [f"async-{name}" for name in BACKENDS]
-
-
-@pytest.fixture(params=KINDS)
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
@@ -68,10 +56,13 @@ def make_limiter(
     raw.close()
 
 
-@pytest.mark.parametrize("store_kind", ["django-redis", "redis-cache", "async-redis-cache"])
-def test_redis_key_has_ttl_of_full_refill(make_limiter) -> None:
-    """The core key is used verbatim on the raw client: no Django KEY_PREFIX/VERSION."""
-    core_ttl_test(make_limiter)
+class TestBehaviour(BehaviourSuite):
+    STORE_KINDS = KINDS
+    RAW_REDIS_KINDS = ("django-redis", "redis-cache", "async-redis-cache")
+
+
+class TestCompositeBehaviour(CompositeSuite):
+    STORE_KINDS = KINDS
 
 
 @pytest.mark.parametrize("alias", [*BACKENDS, "other"])

@@ -1,4 +1,7 @@
-"""Every wrong setting fails ``manage.py check`` with its own id; the demo passes clean."""
+"""Every wrong setting fails ``manage.py check`` with its own id; good settings pass clean.
+
+(The demo project's own settings are checked in ``tests/project/test_demo_django.py``.)
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def ratelimit_ids(deploy: bool = False) -> list[str]:
     return sorted(message.id for message in found if message.id.startswith("ratelimit."))
 
 
-def test_demo_settings_are_clean() -> None:
+def test_the_test_settings_are_clean() -> None:
     out = StringIO()
     call_command("check", stdout=out)
     assert "no issues" in out.getvalue()
@@ -29,7 +32,7 @@ def test_without_the_setting_only_the_default_policy_exists(settings: Any) -> No
     del settings.RATELIMIT
     found = checks.run_checks(tags=["ratelimit"])
     assert [m.id for m in found] == ["ratelimit.E011", "ratelimit.E011"]
-    assert all("'upload'" in m.msg for m in found)  # the demo's two upload views
+    assert all("'upload'" in m.msg for m in found)  # the two upload views of tests/urls.py
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""DRF views of the demo through the test client: ``TokenBucketThrottle`` end to end."""
+"""The DRF views of ``tests/urls.py`` via the test client: ``TokenBucketThrottle`` end to end."""
 
 from __future__ import annotations
 

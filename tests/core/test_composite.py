@@ -14,42 +14,50 @@ from ratelimit_app.core import (
     parse_settings,
 )
 from tests.conftest import ManualClock
+from tests.core.conftest import STORES
+from tests.core.test_behaviour import StoreSuite
 from tests.core.test_concurrency import hammer
 
 BURST = RateLimitConfig(capacity=3, refill_rate=1.0)  # 3 at once, 1 per second
 HOURLY = RateLimitConfig(capacity=5, refill_rate=0.01)  # 5, then slowly
 
 
-def test_every_bucket_must_admit_and_a_denial_consumes_nowhere(
-    make_limiter, clock: ManualClock
-) -> None:
-    lim = make_limiter([BURST, HOURLY])
-    first = lim.allow("c", 3)
-    assert first.allowed
-    # reported: the bucket that holds the next such request back longest (hourly: 100 s)
-    assert (first.limit, first.remaining, first.next_after) == (5.0, 2.0, 100.0)
-    assert not lim.allow("c", 1)  # burst empty
-    clock.advance(3)  # burst full again; hourly holds 2 + 0.03
-    denied = lim.allow("c", 3)
-    assert not denied.allowed
-    assert denied.limit == 5.0 and denied.remaining == pytest.approx(2.03)
-    assert denied.retry_after == pytest.approx((3 - 2.03) / 0.01)
-    ok = lim.allow("c", 2)  # nothing was consumed by the denial: burst still holds 3
-    assert ok.allowed
-    assert lim.peek("c").remaining == pytest.approx(0.03)
+class CompositeSuite(StoreSuite):
+    """Composite policies on every store (run on the Django cache stores too, by
+    ``tests/app/test_cache_store.py``)."""
+
+    def test_every_bucket_must_admit_and_a_denial_consumes_nowhere(
+        self, make_limiter, clock: ManualClock
+    ) -> None:
+        lim = make_limiter([BURST, HOURLY])
+        first = lim.allow("c", 3)
+        assert first.allowed
+        # reported: the bucket that holds the next such request back longest (hourly: 100 s)
+        assert (first.limit, first.remaining, first.next_after) == (5.0, 2.0, 100.0)
+        assert not lim.allow("c", 1)  # burst empty
+        clock.advance(3)  # burst full again; hourly holds 2 + 0.03
+        denied = lim.allow("c", 3)
+        assert not denied.allowed
+        assert denied.limit == 5.0 and denied.remaining == pytest.approx(2.03)
+        assert denied.retry_after == pytest.approx((3 - 2.03) / 0.01)
+        ok = lim.allow("c", 2)  # nothing was consumed by the denial: burst still holds 3
+        assert ok.allowed
+        assert lim.peek("c").remaining == pytest.approx(0.03)
+
+    def test_cost_is_bounded_by_the_smallest_bucket(self, make_limiter) -> None:
+        lim = make_limiter([HOURLY, BURST])
+        with pytest.raises(ConfigError, match="exceeds capacity 3"):
+            lim.allow("d", 4)
+
+    def test_reset_empties_every_bucket(self, make_limiter) -> None:
+        lim = make_limiter([BURST, HOURLY])
+        lim.allow("e", 3)
+        lim.reset("e")
+        assert lim.allow("e", 3).allowed
 
 
-def test_cost_is_bounded_by_the_smallest_bucket(make_limiter) -> None:
-    lim = make_limiter([HOURLY, BURST])
-    with pytest.raises(ConfigError, match="exceeds capacity 3"):
-        lim.allow("d", 4)
-
-
-def test_reset_empties_every_bucket(make_limiter) -> None:
-    lim = make_limiter([BURST, HOURLY])
-    lim.allow("e", 3)
-    lim.reset("e")
-    assert lim.allow("e", 3).allowed
+class TestCompositeBehaviour(CompositeSuite):
+    STORE_KINDS = STORES
 
 
 @pytest.mark.parametrize("store_kind", ["redis", "async-redis"])

@@ -109,6 +109,7 @@ def test_redis_killed_and_restarted_mid_load(server: RedisServer, mode: str) -> 
         wait_until(
             lambda: (
                 len(recorder.in_phase("outage")) > C + 10
+                and recorder.store_failures["outage"] > 0  # a call in this phase asked Redis
                 and time.monotonic() - outage_started > OUTAGE
             ),
             10,
@@ -146,7 +147,14 @@ async def test_async_redis_killed_and_restarted_mid_load(server: RedisServer, mo
         await asyncio.to_thread(server.stop)
         recorder.phase = "outage"
         await asyncio.sleep(OUTAGE)
-        await await_until(lambda: len(recorder.in_phase("outage")) > C + 10, 10, "outage load")
+        await await_until(
+            lambda: (
+                len(recorder.in_phase("outage")) > C + 10
+                and recorder.store_failures["outage"] > 0  # a call in this phase asked Redis
+            ),
+            10,
+            "outage load",
+        )
         recorder.phase = "recovery"
         await asyncio.to_thread(server.start)
         back = await await_until(lambda: recorder.store_answers["recovery"] > 0, 10, "Redis")

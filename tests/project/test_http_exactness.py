@@ -12,6 +12,8 @@ def test_four_workers_admit_exactly_fifty_of_three_hundred(
     redis_url: str, key_prefix: str, tmp_path
 ) -> None:
     env = {
+        # the demo's settings, not the ones pytest runs with (the server inherits os.environ)
+        "DJANGO_SETTINGS_MODULE": "project.settings",
         "REDIS_URL": redis_url,
         "RATELIMIT_CAPACITY": "50",
         "RATELIMIT_REFILL_RATE": "1e-6",  # one token per ~11 days: none comes back mid-test
