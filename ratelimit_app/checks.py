@@ -14,11 +14,16 @@ ratelimit.E003          a policy's capacity or refill_rate is not a finite numbe
 ratelimit.E004          a policy's or view's cost is invalid or above the capacity
 ratelimit.E005          CACHE is not an alias in CACHES
 ratelimit.E006          ON_STORE_ERROR is not fallback/allow/deny/raise
-ratelimit.E007          TRUSTED_PROXY_COUNT is not an int >= 0
+ratelimit.E007          TRUSTED_PROXY_COUNT is not an int from 0 to 32
 ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
 ratelimit.E009          RETRY_INTERVAL is not a number of seconds >= 0
 ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
+ratelimit.E030          TRUSTED_PROXIES is not a list of networks, or is set beside
+                        TRUSTED_PROXY_COUNT
+ratelimit.E031          PROXY_HEADER is not "X-Forwarded-For" or "Forwarded"
+ratelimit.E032          IPV6_PREFIX is not an int from 32 to 128
+ratelimit.E033          STORE is not a store URL, or is set beside CACHE
 ratelimit.W001          the cache backend cannot make decisions atomic across processes
 ratelimit.W002          (--deploy) local-memory buckets are per process
 ======================  ==========================================================
@@ -48,11 +53,19 @@ _HINTS = {
     "E004": "A cost is a number >= 0 and at most the policy's capacity.",
     "E005": "Set RATELIMIT['CACHE'] to one of the aliases in CACHES.",
     "E006": "Use one of 'fallback' (default), 'allow', 'deny', 'raise'.",
-    "E007": "The number of reverse proxies in front of the app; 0 if clients connect directly.",
+    "E007": "The number of reverse proxies in front of the app (at most 32); 0 if clients "
+    "connect directly.",
     "E008": "Letters, digits, '_', '.', '-'; it starts every cache key.",
     "E009": "Seconds to wait before retrying a failed store, e.g. 1.0.",
     "E010": "True or False.",
     "E011": "Add the policy to RATELIMIT['POLICIES'] or fix the name in the view.",
+    "E030": "The networks of your proxies, e.g. ['10.0.0.0/8', '2001:db8::/32']; "
+    "use either TRUSTED_PROXIES or TRUSTED_PROXY_COUNT.",
+    "E031": "'X-Forwarded-For' (default) or 'Forwarded' (RFC 7239): the header your "
+    "proxies write.",
+    "E032": "64 (default) groups each IPv6 /64 into one bucket; 128 turns grouping off.",
+    "E033": "A URL such as 'redis://host:6379/0', 'redis+sentinel://h1:26379,h2:26379/"
+    "mymaster/0' or 'redis+cluster://h1:7000,h2:7000'; set STORE or CACHE, not both.",
 }
 # Each kind of problem the settings parser reports has one stable id.
 _IDS = {
@@ -67,6 +80,11 @@ _IDS = {
     Problem.RETRY_INTERVAL: "E009",
     Problem.FLAG: "E010",
     Problem.UNKNOWN_POLICY: "E011",
+    Problem.PROXY_NETWORKS: "E030",
+    Problem.PROXY_HEADER: "E031",
+    Problem.IPV6_PREFIX: "E032",
+    Problem.STORE: "E033",
+    Problem.STORAGE: "E033",
 }
 
 

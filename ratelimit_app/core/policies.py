@@ -13,12 +13,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .clients import (
+    Proxies,
+    check_ipv6_prefix,
+    check_networks,
+    check_proxy_count,
+    check_proxy_header,
+)
 from .config import (
     ConfigError,
     Problem,
     RateLimitConfig,
     check_cost,
-    check_count,
     check_number,
     check_policy_name,
 )
@@ -80,6 +86,8 @@ class Settings:
     legacy_headers: bool = True
     ietf_headers: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Who may report a client's address (TRUSTED_PROXIES / _COUNT, PROXY_HEADER, IPV6_PREFIX).
+    proxies: Proxies = field(default_factory=Proxies)
 
     def policy(self, name: str) -> Policy:
         try:
@@ -106,10 +114,6 @@ def _retry_interval(value: Any) -> float:
     )
 
 
-def _proxy_count(value: Any) -> int:
-    return check_count(value, "the number of trusted proxies", minimum=0, kind=Problem.PROXIES)
-
-
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"must be True or False, got {value!r}", kind=Problem.FLAG)
@@ -121,11 +125,15 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "KEY_PREFIX": (check_prefix, "rl"),
     "ON_STORE_ERROR": (_failure_mode, "fallback"),
     "RETRY_INTERVAL": (_retry_interval, 1.0),
-    "TRUSTED_PROXY_COUNT": (_proxy_count, 0),
+    "TRUSTED_PROXY_COUNT": (check_proxy_count, 0),
+    "TRUSTED_PROXIES": (check_networks, ()),
+    "PROXY_HEADER": (check_proxy_header, "X-Forwarded-For"),
+    "IPV6_PREFIX": (check_ipv6_prefix, 64),
     "LEGACY_HEADERS": (_flag, True),
     "IETF_HEADERS": (_flag, True),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
+_PROXY_KEYS = {"TRUSTED_PROXY_COUNT", "TRUSTED_PROXIES", "PROXY_HEADER", "IPV6_PREFIX"}
 
 
 def _bucket(raw: Any, label: str, allowed: frozenset[str]) -> RateLimitConfig:
@@ -247,7 +255,8 @@ def _read(
         except ConfigError as exc:
             errors.append(exc.at(f"{where}['{key}']"))
     policies = _read_policies(raw.get("POLICIES", DEFAULT_POLICIES), where, errors)
-    if errors:
+    proxies = _proxies(values, where, errors)
+    if errors or proxies is None:
         return None, errors
     return Settings(
         policies=policies,
@@ -258,7 +267,22 @@ def _read(
         legacy_headers=values["LEGACY_HEADERS"],
         ietf_headers=values["IETF_HEADERS"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
+        proxies=proxies,
     ), []
+
+
+def _proxies(values: Mapping[str, Any], where: str, errors: list[ConfigError]) -> Proxies | None:
+    """The proxy settings as one rule; trusting by count and by network at once is refused
+    (which one would win is not obvious, and guessing wrong lets clients pick buckets)."""
+    if not _PROXY_KEYS <= values.keys():
+        return None  # a bad value, already reported
+    count, networks = values["TRUSTED_PROXY_COUNT"], values["TRUSTED_PROXIES"]
+    if count and networks:
+        message = "set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both"
+        problem = ConfigError(message, kind=Problem.PROXY_NETWORKS)
+        errors.append(problem.at(f"{where}['TRUSTED_PROXIES']"))
+        return None
+    return Proxies(count, networks, values["PROXY_HEADER"], values["IPV6_PREFIX"])
 
 
 def settings_errors(
