@@ -1,30 +1,39 @@
-"""Storage URLs -> stores, and the connection settings the Flask and FastAPI adapters share.
+"""Store URLs -> stores, and the connection settings Django's ``STORE`` and the Flask and
+FastAPI adapters share.
 
-Django names a cache alias; the other frameworks name a store by URL (``memory://`` or
-``redis://host:port/db``, also ``rediss://`` and ``unix://``). Parsing and validation live
-here, framework-free, so both adapters accept the same keys and reject the same bad
+Django may name a cache alias; everything else names a store by URL (``memory://``, one
+Redis node, a Sentinel-managed master or a Cluster: see ``urls``). Validation lives here,
+framework-free, so every integration accepts the same keys and rejects the same bad
 values with the same words, at start-up.
 
 Redis connections come from a *blocking* pool: when a burst outnumbers ``MAX_CONNECTIONS``
-a request waits up to ``POOL_TIMEOUT`` seconds for a free connection instead of failing.
-Commands are never retried by redis-py: a bucket update is not idempotent, so a retried
-EVALSHA could charge a request twice; a failure goes to the failure policy instead.
+a request waits up to ``POOL_TIMEOUT`` seconds for a free connection instead of failing
+(on a Cluster the bound is per node and a burst beyond it fails instead). Commands are
+never retried by redis-py: a bucket update is not idempotent, so a retried EVALSHA could
+charge a request twice; a failure goes to the failure policy instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..config import ConfigError, Problem, check_count, check_number
 from .base import AsyncStore, SyncStore
 from .memory import AsyncMemoryStore, MemoryStore
 from .redis import AsyncRedisStore, RedisStore
+from .urls import StoreURL, parse_store_url
 
 __all__ = [
     "STORAGE_KEYS",
@@ -45,7 +54,6 @@ STORAGE_KEYS = (
     "SOCKET_TIMEOUT",
     "MEMORY_MAX_KEYS",
 )
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 T = TypeVar("T")
 
 
@@ -60,27 +68,17 @@ class StorageOptions:
     memory_max_keys: int = 100_000
 
     @property
+    def target(self) -> StoreURL:
+        return parse_store_url(self.url)
+
+    @property
     def is_memory(self) -> bool:
         return self.url == "memory://"
 
 
 def _check_url(url: Any) -> str:
-    if not isinstance(url, str):
-        raise ConfigError(f"must be a string, got {url!r}", kind=Problem.STORAGE)
-    if url == "memory://":
-        return url
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError on a bad port
-    except ValueError as exc:
-        raise ConfigError(f"{url!r} is not a valid URL: {exc}", kind=Problem.STORAGE) from None
-    if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
-        raise ConfigError(
-            "must be 'memory://' or 'redis://host:port/db' (also rediss://, unix://), "
-            f"got {url!r}",
-            kind=Problem.STORAGE,
-        )
-    return url
+    parse_store_url(url)
+    return str(url)
 
 
 def _seconds(value: Any) -> float:
@@ -123,29 +121,101 @@ def _pool_kwargs(options: StorageOptions) -> dict[str, Any]:
     }
 
 
+def _timeouts(options: StorageOptions) -> dict[str, Any]:
+    return {
+        "socket_timeout": options.socket_timeout,
+        "socket_connect_timeout": options.socket_timeout,
+    }
+
+
+class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
+    """Sentinel's master discovery with the blocking pool's wait for a free connection."""
+
+
+class _AsyncBlockingSentinelPool(
+    redis.asyncio.sentinel.SentinelConnectionPool, redis.asyncio.BlockingConnectionPool
+):
+    """The async twin of ``_BlockingSentinelPool``."""
+
+
+def _redis_client(target: StoreURL, options: StorageOptions) -> Any:
+    """A sync client for a Redis ``target``: one node, a Sentinel master or a Cluster."""
+    if target.kind == "cluster":
+        node = cast(Any, redis.cluster.ClusterNode)  # untyped in redis-py
+        return redis.cluster.RedisCluster(
+            startup_nodes=[node(h, p) for h, p in target.hosts],
+            max_connections=options.max_connections,
+            retry=Retry(NoBackoff(), 0),
+            **target.credentials,
+            **_timeouts(options),
+        )
+    if target.kind == "sentinel":
+        sentinel = cast(Any, redis.sentinel.Sentinel)(
+            list(target.hosts), sentinel_kwargs=_timeouts(options), **_timeouts(options)
+        )
+        return sentinel.master_for(
+            target.service,
+            connection_pool_class=_BlockingSentinelPool,
+            db=target.db,
+            max_connections=options.max_connections,
+            timeout=options.pool_timeout,
+            **target.credentials,
+        )
+    pool = redis.BlockingConnectionPool.from_url(target.url, **_pool_kwargs(options))
+    return redis.Redis(connection_pool=pool)
+
+
+def _async_redis_client(target: StoreURL, options: StorageOptions) -> Any:
+    """The async twin of ``_redis_client``; build it in the event loop that will use it."""
+    if target.kind == "cluster":
+        return redis.asyncio.cluster.RedisCluster(
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.hosts],
+            max_connections=options.max_connections,
+            retry=AsyncRetry(NoBackoff(), 0),
+            **target.credentials,
+            **_timeouts(options),
+        )
+    if target.kind == "sentinel":
+        sentinel = cast(Any, redis.asyncio.sentinel.Sentinel)(
+            list(target.hosts), sentinel_kwargs=_timeouts(options), **_timeouts(options)
+        )
+        return sentinel.master_for(
+            target.service,
+            connection_pool_class=_AsyncBlockingSentinelPool,
+            db=target.db,
+            max_connections=options.max_connections,
+            timeout=options.pool_timeout,
+            **target.credentials,
+        )
+    pool = redis.asyncio.BlockingConnectionPool.from_url(target.url, **_pool_kwargs(options))
+    return redis.asyncio.Redis(connection_pool=pool)
+
+
 def make_sync_store(options: StorageOptions) -> SyncStore:
     """A ``MemoryStore``, or a ``RedisStore`` over a blocking pool (connects lazily)."""
     if options.is_memory:
         return MemoryStore(max_keys=options.memory_max_keys)
-    pool = redis.BlockingConnectionPool.from_url(options.url, **_pool_kwargs(options))
-    return RedisStore(redis.Redis(connection_pool=pool))
+    return RedisStore(_redis_client(options.target, options))
 
 
 def make_async_store(options: StorageOptions) -> AsyncStore:
     """The async twin: build it inside the event loop that will use it (app lifespan)."""
     if options.is_memory:
         return AsyncMemoryStore(max_keys=options.memory_max_keys)
-    pool = redis.asyncio.BlockingConnectionPool.from_url(options.url, **_pool_kwargs(options))
-    return AsyncRedisStore(redis.asyncio.Redis(connection_pool=pool))
+    return AsyncRedisStore(_async_redis_client(options.target, options))
 
 
 def close_sync_store(store: SyncStore) -> None:
     if isinstance(store, RedisStore):
         store.client.close()
-        store.client.connection_pool.disconnect()
+        pool = getattr(store.client, "connection_pool", None)
+        if pool is not None:  # a cluster client closes its nodes' pools itself
+            pool.disconnect()
 
 
 async def close_async_store(store: AsyncStore) -> None:
     if isinstance(store, AsyncRedisStore):
         await store.client.aclose()
-        await store.client.connection_pool.disconnect()
+        pool = getattr(store.client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect()
