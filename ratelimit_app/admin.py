@@ -65,7 +65,7 @@ class BucketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "title": "Rate-limit buckets",
             "query": query,
             "policies": inspection.policy_rows(runtime),
-            "cache_alias": runtime.cache_alias,
+            "source": runtime.store.label,
             "backend": runtime.store.kind,
             "prefix": runtime.settings.key_prefix,
         }

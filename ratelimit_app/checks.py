@@ -39,7 +39,7 @@ from django.core import checks
 from django.core.cache import caches
 
 from .cache_store import backend_kind
-from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings
+from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings, store_options
 from .core.config import ConfigError, Problem
 from .core.policies import COMMON_KEYS, parse_settings, settings_errors
 from .view_limits import limited_views
@@ -106,8 +106,22 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def _store_errors(raw: Any) -> list[checks.CheckMessage] | None:
+    """Problems of a ``STORE`` URL (None when the buckets are in a cache)."""
+    try:
+        parsed = parse_settings(raw, extra_keys=EXTRA_KEYS)
+        if store_options(parsed) is None:
+            return None
+    except ConfigError as exc:
+        return [_reported(exc)] if exc.kind is Problem.STORE else []
+    return []
+
+
 def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
     raw = raw_settings()
+    store = _store_errors(raw)
+    if store is not None:
+        return store
     alias = raw.get("CACHE", DEFAULT_CACHE) if isinstance(raw, Mapping) else DEFAULT_CACHE
     if not isinstance(alias, str) or alias not in django_settings.CACHES:
         known = sorted(django_settings.CACHES)
@@ -131,6 +145,8 @@ def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
 def check_deploy_cache(**kwargs: Any) -> list[checks.CheckMessage]:
     """Only with ``check --deploy``: locmem is right for development and one process."""
     raw = raw_settings()
+    if _store_errors(raw) is not None:
+        return []
     alias = raw.get("CACHE", DEFAULT_CACHE) if isinstance(raw, Mapping) else DEFAULT_CACHE
     if alias not in django_settings.CACHES or backend_kind(caches[alias]) != "locmem":
         return []

@@ -129,6 +129,8 @@ class RedisServer:
             try:
                 probe.ping()
                 break
+            except redis.AuthenticationError:  # it answers: it wants a password
+                break
             except redis.RedisError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()

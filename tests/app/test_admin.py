@@ -118,3 +118,15 @@ def test_a_composite_policy_shows_one_row_per_bucket_and_resets_them(
     assert [r.key for r in found] == [r.key for r in listed]
     staff.post(RESET, {"key": listed[1].key})
     assert anonymous.get("/api/ping").status_code == 200  # the daily bucket is full again
+
+
+def test_a_store_url_is_listed_without_its_password(
+    staff: Client, ratelimit: Any, secret_redis: Any, key_prefix: str
+) -> None:
+    ratelimit(CACHE=None, STORE=f"redis://:hunter2@127.0.0.1:{secret_redis.port}/0")
+    staff.post("/api/upload")
+    page = staff.get(URL).content.decode()
+    assert f"redis://:***@127.0.0.1:{secret_redis.port}/0" in page and "hunter2" not in page
+    assert f"{key_prefix}:upload:user:" in page
+    key = get_runtime().limiters["upload"].key_for("user:1")
+    assert staff.post(RESET, {"key": key}).status_code == 302

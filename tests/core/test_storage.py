@@ -53,7 +53,7 @@ def test_redis_urls_are_accepted(url: str) -> None:
         ({"STORAGE_URL": "memory"}, "STORAGE_URL"),
         ({"STORAGE_URL": "http://localhost"}, "STORAGE_URL"),
         ({"STORAGE_URL": "redis://h:99999999/0"}, "not a valid URL"),
-        ({"STORAGE_URL": 6379}, "must be a string"),
+        ({"STORAGE_URL": 6379}, "must be a store URL string"),
         ({"MAX_CONNECTIONS": 2.5}, "MAX_CONNECTIONS"),
         ({"MAX_CONNECTIONS": True}, "MAX_CONNECTIONS"),
         ({"POOL_TIMEOUT": 0}, "POOL_TIMEOUT"),

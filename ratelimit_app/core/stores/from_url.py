@@ -36,6 +36,7 @@ from .redis import AsyncRedisStore, RedisStore
 from .urls import StoreURL, parse_store_url
 
 __all__ = [
+    "POOL_KEYS",
     "STORAGE_KEYS",
     "StorageOptions",
     "close_async_store",
@@ -100,11 +101,18 @@ def _read(
         raise exc.at(f"{where}['{key}']") from None
 
 
-def parse_storage_options(extra: Mapping[str, Any], where: str = "RATELIMIT") -> StorageOptions:
-    """Validate the storage keys of ``Settings.extra``; a bad value names its key."""
+# The connection settings beside the URL, shared by every framework.
+POOL_KEYS = ("MAX_CONNECTIONS", "POOL_TIMEOUT", "SOCKET_TIMEOUT", "MEMORY_MAX_KEYS")
+
+
+def parse_storage_options(
+    extra: Mapping[str, Any], where: str = "RATELIMIT", url_key: str = "STORAGE_URL"
+) -> StorageOptions:
+    """Validate the storage keys of ``Settings.extra``; a bad value names its key.
+    ``url_key`` is where the URL is (Django calls it ``STORE``)."""
     d = StorageOptions()
     return StorageOptions(
-        url=_read(extra, "STORAGE_URL", _check_url, d.url, where),
+        url=_read(extra, url_key, _check_url, d.url, where),
         max_connections=_read(extra, "MAX_CONNECTIONS", _count, d.max_connections, where),
         pool_timeout=_read(extra, "POOL_TIMEOUT", _seconds, d.pool_timeout, where),
         socket_timeout=_read(extra, "SOCKET_TIMEOUT", _seconds, d.socket_timeout, where),

@@ -131,8 +131,15 @@ class AsyncMemoryStore:
     """The same buckets behind ``await``: the lock is held for microseconds, never
     across an await, so it cannot stall the event loop."""
 
-    def __init__(self, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
-        self.sync = MemoryStore(max_keys=max_keys, clock=clock)
+    def __init__(
+        self,
+        max_keys: int = 100_000,
+        clock: Clock = time.monotonic,
+        *,
+        shared: MemoryStore | None = None,
+    ) -> None:
+        """``shared``: answer from that store's buckets (a sync twin's), not new ones."""
+        self.sync = shared if shared is not None else MemoryStore(max_keys=max_keys, clock=clock)
 
     def __len__(self) -> int:
         return len(self.sync)

@@ -39,7 +39,7 @@ class Command(BaseCommand):
 
     def do_list(self, options: dict[str, Any]) -> None:
         runtime = get_runtime()
-        self.stdout.write(f"cache {runtime.cache_alias} ({runtime.store.kind})")
+        self.stdout.write(f"{runtime.store.label} ({runtime.store.kind})")
         self.stdout.write("policy\tcapacity\trefill/s\tcost")
         for p in inspection.policy_rows(runtime):
             self.stdout.write(f"{p.name}\t{_fmt(p.capacity)}\t{p.refill_rate:g}\t{_fmt(p.cost)}")
