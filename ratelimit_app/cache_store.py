@@ -38,7 +38,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
 from .core.bucket import BucketState, Decision, binding, decide, refill, take_all
-from .core.stores.base import AsyncStore, Configs, Keys, StoreError
+from .core.stores.base import AsyncStore, Configs, Keys, StoreError, failure_scope
 from .core.stores.from_url import (
     StorageOptions,
     close_async_store,
@@ -241,6 +241,9 @@ class DjangoCacheStore:
         nothing for a backend that cannot enumerate."""
         return self.impl.scan(prefix)  # type: ignore[no-any-return]
 
+    def failure_scope(self, keys: Keys) -> str | None:
+        return failure_scope(self._impl, keys)
+
 
 class ThreadedStore:
     """A sync store's calls run in a worker thread, so the event loop never blocks."""
@@ -297,3 +300,6 @@ class AsyncDjangoCacheStore:
 
     async def get_state(self, key: str) -> BucketState | None:
         return await self.twin.get_state(key)  # type: ignore[no-any-return]
+
+    def failure_scope(self, keys: Keys) -> str | None:
+        return failure_scope(self._twin, keys)

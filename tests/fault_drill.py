@@ -23,7 +23,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ratelimit_app.core import Decision, RateLimitConfig, StoreError
-from ratelimit_app.core.stores.base import AsyncStore, Configs, Keys, SyncStore
+from ratelimit_app.core.stores.base import AsyncStore, Configs, Keys, SyncStore, failure_scope
 
 SOCKET_TIMEOUT = 0.2
 RETRIES = 1
@@ -149,6 +149,9 @@ class CountingStore:
 
     def reset(self, keys: Keys) -> None:
         self.store.reset(keys)
+
+    def failure_scope(self, keys: Keys) -> str | None:
+        return failure_scope(self.store, keys)
 
 
 class AsyncCountingStore:

@@ -9,12 +9,12 @@ request back (``bucket.binding``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..bucket import Decision
 from ..config import RateLimitConfig
 
-__all__ = ["AsyncStore", "Configs", "Keys", "StoreError", "SyncStore"]
+__all__ = ["AsyncStore", "Configs", "Keys", "StoreError", "SyncStore", "failure_scope"]
 
 Keys = Sequence[str]
 Configs = Sequence[RateLimitConfig]
@@ -46,3 +46,11 @@ class AsyncStore(Protocol):
     async def peek_all(self, keys: Keys, configs: Configs) -> Decision: ...
 
     async def reset(self, keys: Keys) -> None: ...
+
+
+def failure_scope(store: Any, keys: Keys) -> str | None:
+    """The part of ``store`` that ``keys`` live in, when it can tell (``failure_scope``
+    on a Redis Cluster store: the owning master); None for the whole store. Wrappers
+    ask the store they wrap with this."""
+    scope_of = getattr(store, "failure_scope", None)
+    return None if scope_of is None else scope_of(keys)

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..bucket import Decision
-from .base import AsyncStore, Configs, Keys
+from .base import AsyncStore, Configs, Keys, failure_scope
 
 __all__ = ["PerLoopStore"]
 
@@ -73,6 +73,10 @@ class PerLoopStore:
         found = self._per_loop.pop(asyncio.get_running_loop(), None)
         if found is not None:
             await found[1].aclose()  # runs the closer's finally: the store closes once
+
+    def failure_scope(self, keys: Keys) -> str | None:
+        """This loop's store's answer (a cluster node), if it has one."""
+        return failure_scope(self.in_this_loop(), keys)
 
     async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         return await (await self.current()).take_all(keys, configs, cost)
