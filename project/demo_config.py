@@ -6,6 +6,9 @@
   capacity (5) and refill rate (1 token/s), e.g. for the multi-worker tests.
 - ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
+- ``RATELIMIT_TRUSTED_PROXIES`` (comma-separated networks) or
+  ``RATELIMIT_TRUSTED_PROXY_COUNT``, ``RATELIMIT_PROXY_HEADER``, ``RATELIMIT_IPV6_PREFIX``:
+  who may report the client's address (the Django demo reads them too).
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -20,7 +23,7 @@ from typing import Any
 
 from ratelimit_app.core import ConfigError
 
-__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings", "proxy_settings"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
@@ -33,6 +36,29 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    raw = env[name]
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+def proxy_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The proxy keys the environment sets (none by default: no header is believed)."""
+    found: dict[str, Any] = {}
+    if "RATELIMIT_TRUSTED_PROXIES" in env:
+        found["TRUSTED_PROXIES"] = [
+            net.strip() for net in env["RATELIMIT_TRUSTED_PROXIES"].split(",") if net.strip()
+        ]
+    for key in ("TRUSTED_PROXY_COUNT", "IPV6_PREFIX"):
+        if f"RATELIMIT_{key}" in env:
+            found[key] = _count(env, f"RATELIMIT_{key}")
+    if "RATELIMIT_PROXY_HEADER" in env:
+        found["PROXY_HEADER"] = env["RATELIMIT_PROXY_HEADER"]
+    return found
 
 
 def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
@@ -55,6 +81,7 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
         "POLICIES": {"default": {**shape}, "upload": {**shape, "cost": 3}},
+        **proxy_settings(env),
     }
 
 

@@ -1,4 +1,9 @@
-"""Shared fixtures: a real redis-server for the whole session, isolated by key prefix."""
+"""Shared fixtures: a real redis-server for the whole session, isolated by key prefix.
+
+Tests that use a real server (through these fixtures, the cluster's or a sentinel group)
+are marked ``redis``: ``.ci/run`` runs that subset again on each server of the matrix,
+chosen by ``REDIS_SERVER`` (see ``ratelimit_app.testing``).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,17 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+# Fixtures that start or reach a real server; tests under tests/sentinel start their own.
+SERVER_FIXTURES = frozenset({"redis_url", "redis_client", "redis_cluster", "secret_redis"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        uses = SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses or "sentinel" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.redis)
 
 
 _counter = itertools.count()

@@ -131,13 +131,23 @@ def _forwarded_hops(text: str) -> list[str | None]:
             elements.append("")
         else:
             elements[-1] += piece
-    hops: list[str | None] = []
-    for element in elements[-MAX_HOPS - 1 :]:
-        found = _FOR_PARAM.search(element)
-        hops.append(_UNESCAPE.sub(r"\1", found[1].strip().strip('"')) if found else None)
+    hops = [_for_value(element) for element in elements[-MAX_HOPS - 1 :]]
     if len(elements) > MAX_HOPS:
         hops[0] = None
     return hops
+
+
+def _for_value(element: str) -> str | None:
+    """An element's ``for=`` value, unquoted; None if it has none or a broken quote."""
+    found = _FOR_PARAM.search(element)
+    if found is None:
+        return None
+    value = found[1].strip()
+    if not value.startswith('"'):
+        return value
+    if len(value) < 2 or not value.endswith('"'):
+        return None
+    return _UNESCAPE.sub(r"\1", value[1:-1])
 
 
 def _canonical(peer: str | None, prefix: int) -> str:

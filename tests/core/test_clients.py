@@ -82,6 +82,7 @@ def test_by_network(peer: str, xff: str | list[str], expected: str) -> None:
         ("for=_hidden, for=10.0.0.3", PEER),  # obfuscated: no address to charge
         ("for=203.0.113.5, proto=https", PEER),  # a hop without for=
         ('for="unterminated', PEER),
+        ('for="203.0.113.5', PEER),  # a broken quote is garbage, not an address
         ("for=[2001:db8::1]:_abc", "2001:db8::"),  # obfuscated port
     ],
 )

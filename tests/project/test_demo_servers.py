@@ -29,8 +29,10 @@ CAPACITY = 50
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[None]:
-    """Start ``command``, wait until ``/health`` answers, and always kill it.
+def server(
+    command: list[str], env: dict[str, str], port: int, log: Path, health: str = "/health"
+) -> Iterator[None]:
+    """Start ``command``, wait until ``health`` answers, and always kill it.
 
     Output goes to the file ``log``, so a chatty server never blocks on a full pipe.
     """
@@ -40,21 +42,21 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        _wait_ready(process, port, log)
+        _wait_ready(process, port, log, health)
         yield
     finally:
         stop_group(process)
 
 
 def _wait_ready(
-    process: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 60
+    process: subprocess.Popen[bytes], port: int, log: Path, health: str, timeout: float = 60
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{health}", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
