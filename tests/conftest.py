@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ratelimit_app.testing import redis_url_or_private
+from ratelimit_app.testing import SentinelGroup, redis_url_or_private
+from tests.cluster_server import RedisClusterServer
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,22 @@ def redis_url() -> Iterator[str]:
     """``REDIS_URL`` when given, else a private server started here (never a skip)."""
     with redis_url_or_private(os.environ.get("REDIS_URL")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServer]:
+    """A three-master cluster, started once (about two seconds) when a test asks for it,
+    always stopped and its files removed."""
+    with RedisClusterServer(masters=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A master, its replica and three sentinels for tests that leave them alone (drills
+    that kill the master start their own)."""
+    with SentinelGroup() as group:
+        yield group
 
 
 @pytest.fixture
@@ -32,7 +49,9 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 # Fixtures that start or reach a real server; tests under tests/sentinel start their own.
-SERVER_FIXTURES = frozenset({"redis_url", "redis_client", "redis_cluster", "secret_redis"})
+SERVER_FIXTURES = frozenset(
+    {"redis_url", "redis_client", "redis_cluster", "sentinel_group", "secret_redis"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

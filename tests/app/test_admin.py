@@ -130,3 +130,22 @@ def test_a_store_url_is_listed_without_its_password(
     assert f"{key_prefix}:upload:user:" in page
     key = get_runtime().limiters["upload"].key_for("user:1")
     assert staff.post(RESET, {"key": key}).status_code == 302
+
+
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+def test_the_admin_serves_a_sentinel_or_cluster_named_by_url(
+    staff: Client, ratelimit: Any, request: pytest.FixtureRequest, kind: str, key_prefix: str
+) -> None:
+    """``RATELIMIT['STORE']`` alone (no cache): requests are limited, the admin lists the
+    live buckets (SCAN over every master of a cluster) and resets one."""
+    if kind == "sentinel":
+        url = request.getfixturevalue("sentinel_group").url
+    else:
+        url = request.getfixturevalue("redis_cluster").cluster_url
+    ratelimit(CACHE=None, STORE=url)
+    assert [staff.post("/api/upload").status_code for _ in range(2)] == [200, 429]
+    page = staff.get(URL).content.decode()
+    assert f"({kind})" in page and f"{key_prefix}:upload:user:" in page
+    (key,) = get_runtime().store.scan(f"{key_prefix}:upload:")
+    assert staff.post(RESET, {"key": key[0]}).status_code == 302
+    assert staff.post("/api/upload").status_code == 200  # full again

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from ratelimit_app.core import (
@@ -29,7 +31,7 @@ from ratelimit_app.core.stores.from_url import (
     make_async_store,
     make_sync_store,
 )
-from ratelimit_app.testing import SentinelGroup, server_version
+from ratelimit_app.testing import SentinelGroup, free_port, server_version
 from tests.fault_drill import (
     CALL_BOUND,
     DRILL,
@@ -43,6 +45,8 @@ from tests.fault_drill import (
     timed_call,
     wait_until,
 )
+from tests.project.test_demo_servers import server
+from tests.project.test_store_urls import DEMOS, _command
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +148,45 @@ async def test_async_master_killed_mid_load_fails_over(group: SentinelGroup) -> 
     await close_async_store(store)
     assert fresh == [True] * C + [False] * 5
     check_failover(recorder, "fallback", gap, group)
+
+
+@pytest.mark.parametrize("name", sorted(DEMOS))
+def test_demo_behind_sentinel_never_answers_500_during_a_failover(
+    group: SentinelGroup, name: str, tmp_path: Path
+) -> None:
+    """The Flask and FastAPI demos with ``ON_STORE_ERROR=deny``: 200s, then 429s from the
+    policy while no master answers, then 200s from the promoted replica; nothing else."""
+    env = {
+        "REDIS_URL": group.url,
+        "RATELIMIT_CAPACITY": "100000",
+        "RATELIMIT_REFILL_RATE": "1e-6",
+        "RATELIMIT_ON_STORE_ERROR": "deny",
+        "RATELIMIT_RETRY_INTERVAL": "0.1",
+    }
+    port = free_port()
+    seen: list[tuple[float, int]] = []
+    with (
+        server(_command(name, port), env, port, tmp_path / "log"),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+
+        def ping() -> int:
+            code = client.get("/api/ping").status_code
+            seen.append((time.monotonic(), code))
+            return code
+
+        assert [ping() for _ in range(5)] == [200] * 5
+        group.kill_master()
+        killed = time.monotonic()
+        deadline = killed + FAILOVER_BOUND
+        # until every worker decides on the promoted replica: 20 answers from it in a row
+        while not (any(c == 429 for _, c in seen) and [c for _, c in seen[-20:]] == [200] * 20):
+            assert time.monotonic() < deadline, "no decisions from the promoted replica"
+            ping()
+            time.sleep(0.01)
+    after_kill = [(t, c) for t, c in seen if t >= killed]
+    denied = [t for t, c in after_kill if c == 429]
+    back = next(t for t, c in after_kill if c == 200 and t > denied[0])
+    print(f"\n[{name}] {server_version()}: {len(denied)} answered 429 by the policy; "
+          f"first 200 from the promoted replica {back - killed:.2f}s after the kill")  # fmt: skip
+    assert {c for _, c in seen} == {200, 429}  # never a 500
