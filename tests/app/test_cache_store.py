@@ -216,7 +216,7 @@ def test_async_decisions_use_a_native_client_per_loop_closed_with_it(
     finally:
         caches.close_all()
     assert isinstance(store.twin, PerLoopStore)
-    assert first[0] == [True] * 5 + [False] * 2 and second[0] == [False] * 7
+    assert first[0].count(True) == 5 and second[0] == [False] * 7  # 7 at once: any order
     assert first[1] != second[1]  # a client per loop
     assert connections and not any(c.is_connected for c in connections)  # closed with it
     raw = secret_redis.client(password="hunter2", db=2)
