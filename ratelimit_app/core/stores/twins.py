@@ -18,7 +18,11 @@ import redis.asyncio
 import redis.asyncio.connection as aconnection
 import redis.connection as sconnection
 
-__all__ = ["async_client_for"]
+__all__ = ["POOL_WAIT", "async_client_for"]
+
+# Seconds a decision waits for a free connection when the sync pool does not say
+# (the same default as the Flask/FastAPI POOL_TIMEOUT).
+POOL_WAIT = 5.0
 
 # Sync connection class -> its asyncio twin.
 _TWINS: dict[type[Any], type[Any]] = {
@@ -51,9 +55,15 @@ _ACCEPTED = {twin: _accepted(twin) for twin in _TWINS.values()}
 
 
 def async_client_for(client: Any) -> redis.asyncio.Redis | None:
-    """An async client over a pool like ``client``'s (same server, credentials, TLS, size,
-    blocking or not); None when the pool is of a kind this cannot copy (Sentinel, a
-    custom class), so the caller keeps using the sync client."""
+    """An async client over a pool like ``client``'s (same server, credentials, TLS and
+    size); None when the pool is of a kind this cannot copy (Sentinel, a custom class),
+    so the caller keeps using the sync client.
+
+    The twin's pool always *blocks* when every connection is busy: a threaded server
+    never has more requests in flight than threads, but an event loop has as many as
+    clients send, and a non-blocking pool would fail the excess (each failure a decision
+    for the failure policy) instead of making it wait its turn.
+    """
     pool = getattr(client, "connection_pool", None)
     if type(pool) not in (redis.ConnectionPool, redis.BlockingConnectionPool):
         return None
@@ -63,13 +73,8 @@ def async_client_for(client: Any) -> redis.asyncio.Redis | None:
         return None
     accepted = _ACCEPTED[twin]
     kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in accepted}
-    if isinstance(pool, redis.BlockingConnectionPool):
-        blocking = redis.asyncio.BlockingConnectionPool(
-            connection_class=twin, max_connections=pool.max_connections, timeout=pool.timeout,
-            **kwargs,
-        )  # fmt: skip
-        return redis.asyncio.Redis(connection_pool=blocking)
-    plain = redis.asyncio.ConnectionPool(
-        connection_class=twin, max_connections=pool.max_connections, **kwargs
+    wait = pool.timeout if isinstance(pool, redis.BlockingConnectionPool) else POOL_WAIT
+    blocking = redis.asyncio.BlockingConnectionPool(
+        connection_class=twin, max_connections=pool.max_connections, timeout=wait, **kwargs
     )
-    return redis.asyncio.Redis(connection_pool=plain)
+    return redis.asyncio.Redis(connection_pool=blocking)
