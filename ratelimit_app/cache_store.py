@@ -19,20 +19,24 @@ Async views reach Redis with a native ``redis.asyncio`` client to the same serve
 from the sync client's pool (so from the same ``CACHES`` entry or URL), one per event
 loop and closed with it: no worker thread per decision. Only a backend whose client
 cannot be copied that way (a Sentinel-backed django-redis, any non-Redis cache) runs the
-sync call in a worker thread, as Django's own async cache methods do.
+sync call in a worker thread, as Django's own async cache methods do. An async view
+served over WSGI runs in a loop asgiref makes for that one request; there the sync
+client is called inline (the loop serves nothing else), rather than opening a
+connection per request.
 
 Every backend failure becomes ``StoreError`` so the limiter's failure policy applies.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import AsyncToSync, sync_to_async
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
@@ -45,13 +49,19 @@ from .core.stores.from_url import (
     make_async_store,
     make_sync_store,
 )
+from .core.stores.inline import InlineStore
 from .core.stores.memory import AsyncMemoryStore, MemoryStore
 from .core.stores.per_loop import PerLoopStore
 from .core.stores.redis import AsyncRedisStore, RedisStore
 from .core.stores.twins import async_client_for
 from .core.stores.urls import redacted
 
-__all__ = ["AsyncDjangoCacheStore", "DjangoCacheStore", "ThreadedStore", "backend_kind"]
+__all__ = [
+    "AsyncDjangoCacheStore",
+    "DjangoCacheStore",
+    "ThreadedStore",
+    "backend_kind",
+]
 
 Clock = Callable[[], float]
 _LOCMEM: dict[int, MemoryStore] = {}
@@ -245,6 +255,18 @@ class DjangoCacheStore:
         return failure_scope(self._impl, keys)
 
 
+def _loop_for_one_call() -> bool:
+    """Whether the running loop is one asgiref started for a single sync caller (an async
+    view served over WSGI, Django's sync test client): it closes when that call returns,
+    so a client opened in it would serve one decision. asgiref itself tells such loops
+    apart by this registry."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return loop in getattr(AsyncToSync, "loop_thread_executors", {})
+
+
 class ThreadedStore:
     """A sync store's calls run in a worker thread, so the event loop never blocks."""
 
@@ -276,6 +298,7 @@ class AsyncDjangoCacheStore:
         sync: DjangoCacheStore | None = None,
     ) -> None:
         self.sync = sync or DjangoCacheStore(alias, clock)
+        self.inline = InlineStore(self.sync)
         self._twin: Any = None
 
     @property
@@ -289,17 +312,23 @@ class AsyncDjangoCacheStore:
             self._twin = self.sync.async_twin()
         return self._twin
 
+    @property
+    def current(self) -> Any:
+        """The store to await now: the twin, or the sync store inline in a loop made
+        for one call."""
+        return self.inline if _loop_for_one_call() else self.twin
+
     async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        return await self.twin.take_all(keys, configs, cost)  # type: ignore[no-any-return]
+        return await self.current.take_all(keys, configs, cost)  # type: ignore[no-any-return]
 
     async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        return await self.twin.peek_all(keys, configs)  # type: ignore[no-any-return]
+        return await self.current.peek_all(keys, configs)  # type: ignore[no-any-return]
 
     async def reset(self, keys: Keys) -> None:
-        await self.twin.reset(keys)
+        await self.current.reset(keys)
 
     async def get_state(self, key: str) -> BucketState | None:
-        return await self.twin.get_state(key)  # type: ignore[no-any-return]
+        return await self.current.get_state(key)  # type: ignore[no-any-return]
 
     def failure_scope(self, keys: Keys) -> str | None:
         return failure_scope(self._twin, keys)

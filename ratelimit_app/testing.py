@@ -180,15 +180,21 @@ class SentinelServer(RedisServer):
             "--bind", "127.0.0.1", "--dir", self.dir, "--protected-mode", "no",
         ]  # fmt: skip
 
-    def master_port(self) -> int | None:
-        """The port this sentinel currently names as the master's (None if unreachable)."""
-        probe: Any = self.client(socket_timeout=1.0, socket_connect_timeout=1.0)
+    def ask(self, *command: str) -> Any:
+        """The reply to ``SENTINEL <command>`` (decoded), or None if this one is down."""
+        probe: Any = self.client(
+            socket_timeout=1.0, socket_connect_timeout=1.0, decode_responses=True
+        )
         try:
-            reply = probe.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE)
+            return probe.execute_command("SENTINEL", *command)
         except redis.RedisError:
             return None
         finally:
             probe.close()
+
+    def master_port(self) -> int | None:
+        """The port this sentinel currently names as the master's (None if unreachable)."""
+        reply = self.ask("GET-MASTER-ADDR-BY-NAME", SERVICE)
         return int(reply[1]) if reply else None
 
 
@@ -233,13 +239,9 @@ class SentinelGroup:
         """Every sentinel names the master and knows the replica and the other sentinels."""
         others = str(len(self.sentinels) - 1)
         for sentinel in self.sentinels:
-            probe: Any = sentinel.client(socket_timeout=1.0, decode_responses=True)
-            try:
-                raw = probe.execute_command("SENTINEL", "MASTER", SERVICE)
-            except redis.RedisError:
+            raw = sentinel.ask("MASTER", SERVICE)
+            if raw is None:
                 return False
-            finally:
-                probe.close()
             fields = dict(zip(raw[::2], raw[1::2], strict=True)) if isinstance(raw, list) else raw
             if fields.get("num-other-sentinels") != others or fields.get("num-slaves") != "1":
                 return False
@@ -275,21 +277,20 @@ class SentinelGroup:
 
 
 def _replicating(replica: RedisServer) -> bool:
-    probe = replica.client(socket_timeout=1.0, decode_responses=True)
-    try:
-        return probe.info("replication").get("master_link_status") == "up"
-    except redis.RedisError:
-        return False
-    finally:
-        probe.close()
+    return _replication(replica, "master_link_status") == "up"
 
 
 def _writable(server: RedisServer) -> bool:
+    return _replication(server, "role") == "master"
+
+
+def _replication(server: RedisServer, field: str) -> str | None:
+    """One field of ``INFO replication`` (None while the server does not answer)."""
     probe = server.client(socket_timeout=1.0, decode_responses=True)
     try:
-        return probe.info("replication").get("role") == "master"
+        return str(probe.info("replication").get(field))
     except redis.RedisError:
-        return False
+        return None
     finally:
         probe.close()
 

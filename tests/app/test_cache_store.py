@@ -229,3 +229,19 @@ def test_async_decisions_use_a_native_client_per_loop_closed_with_it(
 def test_a_backend_without_an_async_twin_runs_in_a_worker_thread(bucket_caches: Any) -> None:
     assert isinstance(AsyncDjangoCacheStore("other").twin, ThreadedStore)
     assert isinstance(AsyncDjangoCacheStore("locmem").twin, AsyncMemoryStore)
+
+
+@pytest.mark.django_db
+def test_an_async_view_served_by_a_sync_handler_opens_no_connection_per_request(
+    client: Any, ratelimit: Any, redis_client: redis.Redis
+) -> None:
+    """Over WSGI (here Django's sync test client) asgiref runs an async view in a loop
+    made for that one request: the decision uses the sync client inline, not a new
+    async client per loop."""
+    wide = {"capacity": 100, "refill_rate": 1e-6, "cost": 3}
+    ratelimit(CACHE="django-redis", POLICIES={"default": wide, "upload": wide})
+    assert client.post("/plain/upload").status_code == 200  # the sync pool connects
+    opened = redis_client.info("stats")["total_connections_received"]
+    responses = [client.post("/plain/upload") for _ in range(5)]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["94", "91", "88", "85", "82"]
+    assert redis_client.info("stats")["total_connections_received"] == opened

@@ -39,9 +39,8 @@ from tests.fault_drill import (
     CountingStore,
     Load,
     Recorder,
-    async_load,
     await_until,
-    timed_acall,
+    deciding,
     timed_call,
     wait_until,
 )
@@ -125,13 +124,7 @@ async def test_async_master_killed_mid_load_fails_over(group: SentinelGroup) -> 
     limiter = AsyncTokenBucketRateLimiter(
         DRILL, AsyncCountingStore(store, recorder), on_store_error=handler, **OPTIONS
     )
-    stop = asyncio.Event()
-
-    async def step() -> None:
-        await timed_acall(recorder, lambda: limiter.allow_request("victim"))
-
-    tasks = [asyncio.create_task(async_load(step, stop)) for _ in range(8)]
-    try:
+    async with deciding(recorder, lambda: limiter.allow_request("victim")):
         await await_until(lambda: recorder.store_answers["before"] > C, 10, "drained")
         await asyncio.to_thread(replicated, group)
         await asyncio.to_thread(group.kill_master)
@@ -141,9 +134,6 @@ async def test_async_master_killed_mid_load_fails_over(group: SentinelGroup) -> 
         gap = time.monotonic() - killed
         recorder.phase = "after"
         await await_until(lambda: recorder.store_answers["after"] > 10, 10, "on Redis")
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
     fresh = [(await limiter.allow_request("fresh")).allowed for _ in range(C + 5)]
     await close_async_store(store)
     assert fresh == [True] * C + [False] * 5

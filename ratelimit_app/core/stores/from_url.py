@@ -16,8 +16,9 @@ charge a request twice; a failure goes to the failure policy instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
@@ -27,6 +28,7 @@ import redis.cluster
 import redis.sentinel
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..config import ConfigError, Problem, check_count, check_number
@@ -46,6 +48,8 @@ __all__ = [
     "parse_storage_options",
 ]
 
+# What closing a connection that is already broken may raise.
+CLOSE_ERRORS = (RedisError, OSError, TimeoutError)
 # Settings keys the Flask and FastAPI adapters accept on top of the common ones.
 STORAGE_KEYS = (
     "STORAGE_URL",
@@ -146,84 +150,95 @@ class _AsyncBlockingSentinelPool(
     """The async twin of ``_BlockingSentinelPool``."""
 
 
-def _redis_client(target: StoreURL, options: StorageOptions) -> Any:
-    """A sync client for a Redis ``target``: one node, a Sentinel master or a Cluster."""
+@dataclass(frozen=True, slots=True)
+class _Kit:
+    """redis-py's classes for one side, sync or async: the clients are built alike."""
+
+    redis: Any
+    pool: Any
+    cluster: Any
+    node: Any
+    sentinel: Any
+    sentinel_pool: Any
+    retry: Any
+
+
+_SYNC = _Kit(
+    redis.Redis, redis.BlockingConnectionPool, redis.cluster.RedisCluster,
+    redis.cluster.ClusterNode, redis.sentinel.Sentinel, _BlockingSentinelPool, Retry,
+)  # fmt: skip
+_ASYNC = _Kit(
+    redis.asyncio.Redis, redis.asyncio.BlockingConnectionPool, redis.asyncio.cluster.RedisCluster,
+    redis.asyncio.cluster.ClusterNode, redis.asyncio.sentinel.Sentinel,
+    _AsyncBlockingSentinelPool, AsyncRetry,
+)  # fmt: skip
+
+
+def _redis_client(target: StoreURL, options: StorageOptions, kit: _Kit) -> Any:
+    """A client of ``kit``'s side for a Redis ``target``: one node, a Sentinel master or a
+    Cluster (an async one must be built in the event loop that will use it)."""
     if target.kind == "cluster":
-        node = cast(Any, redis.cluster.ClusterNode)  # untyped in redis-py
-        return redis.cluster.RedisCluster(
-            startup_nodes=[node(h, p) for h, p in target.hosts],
+        return kit.cluster(
+            startup_nodes=[kit.node(host, port) for host, port in target.hosts],
             max_connections=options.max_connections,
-            retry=Retry(NoBackoff(), 0),
+            retry=kit.retry(NoBackoff(), 0),
             **target.credentials,
             **_timeouts(options),
         )
     if target.kind == "sentinel":
-        sentinel = cast(Any, redis.sentinel.Sentinel)(
+        sentinel = kit.sentinel(
             list(target.hosts), sentinel_kwargs=_timeouts(options), **_timeouts(options)
         )
         return sentinel.master_for(
             target.service,
-            connection_pool_class=_BlockingSentinelPool,
+            connection_pool_class=kit.sentinel_pool,
             db=target.db,
             max_connections=options.max_connections,
             timeout=options.pool_timeout,
             **target.credentials,
         )
-    pool = redis.BlockingConnectionPool.from_url(target.url, **_pool_kwargs(options))
-    return redis.Redis(connection_pool=pool)
-
-
-def _async_redis_client(target: StoreURL, options: StorageOptions) -> Any:
-    """The async twin of ``_redis_client``; build it in the event loop that will use it."""
-    if target.kind == "cluster":
-        return redis.asyncio.cluster.RedisCluster(
-            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.hosts],
-            max_connections=options.max_connections,
-            retry=AsyncRetry(NoBackoff(), 0),
-            **target.credentials,
-            **_timeouts(options),
-        )
-    if target.kind == "sentinel":
-        sentinel = cast(Any, redis.asyncio.sentinel.Sentinel)(
-            list(target.hosts), sentinel_kwargs=_timeouts(options), **_timeouts(options)
-        )
-        return sentinel.master_for(
-            target.service,
-            connection_pool_class=_AsyncBlockingSentinelPool,
-            db=target.db,
-            max_connections=options.max_connections,
-            timeout=options.pool_timeout,
-            **target.credentials,
-        )
-    pool = redis.asyncio.BlockingConnectionPool.from_url(target.url, **_pool_kwargs(options))
-    return redis.asyncio.Redis(connection_pool=pool)
+    return kit.redis(connection_pool=kit.pool.from_url(target.url, **_pool_kwargs(options)))
 
 
 def make_sync_store(options: StorageOptions) -> SyncStore:
     """A ``MemoryStore``, or a ``RedisStore`` over a blocking pool (connects lazily)."""
     if options.is_memory:
         return MemoryStore(max_keys=options.memory_max_keys)
-    return RedisStore(_redis_client(options.target, options))
+    return RedisStore(_redis_client(options.target, options, _SYNC))
 
 
 def make_async_store(options: StorageOptions) -> AsyncStore:
     """The async twin: build it inside the event loop that will use it (app lifespan)."""
     if options.is_memory:
         return AsyncMemoryStore(max_keys=options.memory_max_keys)
-    return AsyncRedisStore(_async_redis_client(options.target, options))
+    return AsyncRedisStore(_redis_client(options.target, options, _ASYNC))
 
 
 def close_sync_store(store: SyncStore) -> None:
-    if isinstance(store, RedisStore):
-        store.client.close()
-        pool = getattr(store.client, "connection_pool", None)
-        if pool is not None:  # a cluster client closes its nodes' pools itself
-            pool.disconnect()
+    """Close the store's connections: its pool's, and a Sentinel client's own sentinels'.
+    Each part is closed even if another fails: a broken connection is as closed as it
+    can be, and the rest must not stay open because of it."""
+    if not isinstance(store, RedisStore):
+        return
+    pool = getattr(store.client, "connection_pool", None)  # a cluster closes its own
+    parts = [store.client.close, *([pool.disconnect] if pool else [])]
+    for part in [*parts, *(sentinel.close for sentinel in _sentinels(pool))]:
+        with suppress(*CLOSE_ERRORS):
+            part()
 
 
 async def close_async_store(store: AsyncStore) -> None:
-    if isinstance(store, AsyncRedisStore):
-        await store.client.aclose()
-        pool = getattr(store.client, "connection_pool", None)
-        if pool is not None:
-            await pool.disconnect()
+    """The async twin of ``close_sync_store``."""
+    if not isinstance(store, AsyncRedisStore):
+        return
+    pool = getattr(store.client, "connection_pool", None)
+    parts = [store.client.aclose, *([pool.disconnect] if pool else [])]
+    for part in [*parts, *(sentinel.aclose for sentinel in _sentinels(pool))]:
+        with suppress(*CLOSE_ERRORS):
+            await part()
+
+
+def _sentinels(pool: Any) -> list[Any]:
+    """The clients a Sentinel-managed pool asks for the master (none for other pools)."""
+    manager = getattr(pool, "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ()))

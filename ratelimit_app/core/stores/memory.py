@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from ..bucket import BucketState, Decision, binding, consume, decide, refill, take_all
 from ..config import RateLimitConfig, check_count
 from .base import Configs, Keys
+from .inline import InlineStore
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -127,9 +128,11 @@ class MemoryStore:
         return iter(items)
 
 
-class AsyncMemoryStore:
+class AsyncMemoryStore(InlineStore):
     """The same buckets behind ``await``: the lock is held for microseconds, never
     across an await, so it cannot stall the event loop."""
+
+    sync: MemoryStore
 
     def __init__(
         self,
@@ -139,7 +142,7 @@ class AsyncMemoryStore:
         shared: MemoryStore | None = None,
     ) -> None:
         """``shared``: answer from that store's buckets (a sync twin's), not new ones."""
-        self.sync = shared if shared is not None else MemoryStore(max_keys=max_keys, clock=clock)
+        super().__init__(shared if shared is not None else MemoryStore(max_keys, clock))
 
     def __len__(self) -> int:
         return len(self.sync)
@@ -147,18 +150,6 @@ class AsyncMemoryStore:
     @property
     def clock(self) -> Clock:
         return self.sync.clock
-
-    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        return self.sync.take_all(keys, configs, cost)
-
-    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        return self.sync.peek_all(keys, configs)
-
-    async def reset(self, keys: Keys) -> None:
-        self.sync.reset(keys)
-
-    async def get_state(self, key: str) -> BucketState | None:
-        return self.sync.get_state(key)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         return self.sync.scan(prefix)
