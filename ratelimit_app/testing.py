@@ -99,9 +99,12 @@ def redis_url_or_private(given: str | None = None) -> Iterator[str]:
 class RedisServer:
     """One redis-server on loopback; ``stop()`` and ``start()`` keep the same port."""
 
-    def __init__(self, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, port: int | None = None, extra: tuple[str, ...] = (), binary: str | None = None
+    ) -> None:
         self.port = port or free_port()
         self.extra = extra
+        self.binary = binary  # None: redis_binary()
         self.dir = tempfile.mkdtemp(prefix="rl-redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -114,7 +117,7 @@ class RedisServer:
 
     def args(self) -> list[str]:
         return [
-            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
+            self.binary or redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no", "--dir", self.dir,
             "--protected-mode", "no", *self.extra,
         ]  # fmt: skip

@@ -245,3 +245,33 @@ def test_an_async_view_served_by_a_sync_handler_opens_no_connection_per_request(
     responses = [client.post("/plain/upload") for _ in range(5)]
     assert [r["X-RateLimit-Remaining"] for r in responses] == ["94", "91", "88", "85", "82"]
     assert redis_client.info("stats")["total_connections_received"] == opened
+
+
+def test_the_async_twin_of_a_tls_cache_speaks_tls(
+    settings: Any, tls_redis: Any, key_prefix: str
+) -> None:
+    """django-redis on ``rediss://`` with its CA in the pool options: the async client is
+    an SSL one with the same CA, and decides."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "tls": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"rediss://127.0.0.1:{tls_redis.port}/0",
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": {"ssl_ca_certs": str(tls_redis.ca)}},
+        },
+    }
+    store = AsyncDjangoCacheStore(sync=DjangoCacheStore("tls"))
+    limiter = AsyncTokenBucketRateLimiter(RateLimitConfig(5, 1e-9), store, key_prefix=key_prefix)
+
+    async def decide() -> tuple[float, Any]:
+        remaining = (await limiter.allow_request("over-tls")).remaining
+        pool = (await store.twin.current()).client.connection_pool
+        return remaining, pool
+
+    try:
+        remaining, pool = asyncio.run(decide())
+    finally:
+        caches.close_all()
+    assert remaining == pytest.approx(4, abs=0.01)
+    assert pool.connection_class is redis.asyncio.connection.SSLConnection
+    assert pool.connection_kwargs["ssl_ca_certs"] == str(tls_redis.ca)
