@@ -142,7 +142,7 @@ class RateLimiter:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """Check the app's limits, open the store, and close it when the app stops."""
         self.check_app(app)
-        store = make_async_store(self.options)
+        store = make_async_store(self.options, coalesce=self.settings.coalesce)
         app.state.ratelimit = _Running(async_limits(self.settings, store), self.identity)
         try:
             yield

@@ -28,7 +28,7 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, binding, decide, refill, take_all
+from .core.bucket import BucketState, Decision, binding, decide, full_after, refill, take_all
 from .core.stores.base import Configs, Keys, StoreError
 from .core.stores.memory import MemoryStore
 from .core.stores.redis import RedisStore
@@ -108,9 +108,12 @@ class CacheAPIStore:
             now = self.clock()
             states = [self.get_state(key) for key in keys]
             written, decision = take_all(states, configs, now, cost)
+            if not decision.allowed:  # a denial changes nothing: nothing to write
+                return decision
             with _translated("cache"):
                 for key, config, state in zip(keys, configs, written, strict=True):
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
+                    ttl = full_after(config, state.tokens)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
         return decision
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:

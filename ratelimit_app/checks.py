@@ -17,7 +17,7 @@ ratelimit.E006          ON_STORE_ERROR is not fallback/allow/deny/raise
 ratelimit.E007          TRUSTED_PROXY_COUNT is not an int >= 0
 ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
 ratelimit.E009          RETRY_INTERVAL is not a number of seconds >= 0
-ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
+ratelimit.E010          LEGACY_HEADERS, IETF_HEADERS or COALESCE is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
 ratelimit.W001          the cache backend cannot make decisions atomic across processes
 ratelimit.W002          (--deploy) local-memory buckets are per process

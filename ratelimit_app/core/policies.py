@@ -79,6 +79,8 @@ class Settings:
     trusted_proxy_count: int = 0
     legacy_headers: bool = True
     ietf_headers: bool = True
+    #: Async Redis stores send concurrent decisions together (``stores/coalesce.py``).
+    coalesce: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def policy(self, name: str) -> Policy:
@@ -124,6 +126,7 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "TRUSTED_PROXY_COUNT": (_proxy_count, 0),
     "LEGACY_HEADERS": (_flag, True),
     "IETF_HEADERS": (_flag, True),
+    "COALESCE": (_flag, True),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
 
@@ -257,6 +260,7 @@ def _read(
         trusted_proxy_count=values["TRUSTED_PROXY_COUNT"],
         legacy_headers=values["LEGACY_HEADERS"],
         ietf_headers=values["IETF_HEADERS"],
+        coalesce=values["COALESCE"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
     ), []
 

@@ -120,15 +120,24 @@ class BehaviourSuite(StoreSuite):
         assert lim.allow("i", 0).remaining == 1.5
 
     @raw_redis_only
-    def test_redis_key_has_ttl_of_full_refill(self, make_limiter) -> None:
+    def test_redis_key_lives_until_its_bucket_is_full_again(self, make_limiter) -> None:
         """The limiter's key is used verbatim on the raw client (a Django cache adds no
-        KEY_PREFIX or VERSION): it holds the tokens and expires after a full refill."""
+        KEY_PREFIX or VERSION): it holds the tokens and expires when the bucket would be
+        full again, ceil((C - tokens) / R), not after a whole C / R; a denial writes
+        nothing, so it neither changes the state nor extends the key's life."""
         lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25))
         lim.allow("j")
         key = lim.limiter.key_for("j")
-        assert 39 <= lim.raw.ttl(key) <= 40
+        assert 3 <= lim.raw.ttl(key) <= 4  # one token short: 4 s
         tokens, _updated = lim.raw.get(key).split()
         assert float(tokens) == 9.0
+        lim.allow("j", 9)
+        assert 39 <= lim.raw.ttl(key) <= 40  # empty: a whole refill
+        stored = lim.raw.get(key)
+        lim.raw.expire(key, 30)
+        assert not lim.allow("j", 5).allowed
+        assert lim.raw.get(key) == stored
+        assert lim.raw.ttl(key) <= 30
 
     @pytest.mark.parametrize("cost", [-1, float("nan"), float("inf"), 6, "1", True, None])
     def test_bad_cost_is_a_clear_error(self, make_limiter, cost) -> None:

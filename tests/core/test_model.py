@@ -12,16 +12,19 @@ from tests.conftest import ManualClock
 
 
 def reference(capacity: float, rate: float, trace: list[tuple[float, float]]) -> list:
-    """The three steps of docs/semantics.md, written as plainly as possible."""
+    """The three steps of docs/semantics.md, written as plainly as possible: a denial
+    reports the refilled tokens and stores nothing."""
     tokens, updated, now, out = capacity, None, 1_000.0, []
     for step, cost in trace:
         now += step
+        held = tokens
         if updated is not None:
-            tokens = min(capacity, tokens + max(0.0, now - updated) * rate)
-        allowed = tokens >= cost
-        tokens = tokens - cost if allowed else tokens
-        updated = now if updated is None else max(updated, now)
-        out.append((allowed, tokens))
+            held = min(capacity, tokens + max(0.0, now - updated) * rate)
+        allowed = held >= cost
+        if allowed:
+            tokens = held - cost
+            updated = now if updated is None else max(updated, now)
+        out.append((allowed, held - cost if allowed else held))
     return out
 
 

@@ -131,12 +131,13 @@ def make_sync_store(options: StorageOptions) -> SyncStore:
     return RedisStore(redis.Redis(connection_pool=pool))
 
 
-def make_async_store(options: StorageOptions) -> AsyncStore:
-    """The async twin: build it inside the event loop that will use it (app lifespan)."""
+def make_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
+    """The async twin: build it inside the event loop that will use it (app lifespan).
+    ``coalesce`` is the ``COALESCE`` setting (``Settings.coalesce``)."""
     if options.is_memory:
         return AsyncMemoryStore(max_keys=options.memory_max_keys)
     pool = redis.asyncio.BlockingConnectionPool.from_url(options.url, **_pool_kwargs(options))
-    return AsyncRedisStore(redis.asyncio.Redis(connection_pool=pool))
+    return AsyncRedisStore(redis.asyncio.Redis(connection_pool=pool), coalesce=coalesce)
 
 
 def close_sync_store(store: SyncStore) -> None:

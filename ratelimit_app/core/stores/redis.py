@@ -1,30 +1,37 @@
-"""Buckets in Redis: one EVALSHA round trip per decision, sync and async.
+"""Buckets in Redis: one EVALSHA round trip per decision, or per batch of them (async).
 
 Everything but the network call is shared between ``RedisStore`` and
 ``AsyncRedisStore``: the script, argument building, reply parsing and the translation of
 redis-py's exceptions into ``StoreError``. Works with ``redis.Redis``,
-``redis.cluster.RedisCluster`` and their ``redis.asyncio`` twins: the script touches one
-key, so a cluster routes it by that key's slot.
+``redis.cluster.RedisCluster`` and their ``redis.asyncio`` twins: a call's keys share a
+slot (one request's keys share a hash tag; a coalesced batch is split by slot), so a
+cluster routes it by its first key.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
 from ..bucket import BucketState, Decision, binding, decide
+from ..config import RateLimitConfig, check_count
 from .base import Configs, Keys, StoreError
+from .coalesce import Coalescer, Results
 
 __all__ = [
     "BUCKET_SCRIPT",
+    "DEFAULT_MAX_BATCH",
     "AsyncRedisStore",
     "RedisStore",
+    "Request",
     "parse_state",
     "translated",
 ]
@@ -39,6 +46,9 @@ BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
 _BATCH = 500  # keys per SCAN step and per MGET
+# Decisions per coalesced call: enough to amortise a round trip many times over, few
+# enough that one call stays short inside Redis (about 2 us of script time per decision).
+DEFAULT_MAX_BATCH = 100
 
 Clock = Callable[[], float]
 
@@ -48,18 +58,41 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+class Request(NamedTuple):
+    """One decision as the script reads it: its keys and its slice of the arguments."""
+
+    keys: Keys
+    configs: Configs
+    cost: float
+    args: tuple[Any, ...]  # now, number of buckets, cost, then capacity and rate per bucket
+
+
+@lru_cache(maxsize=1024)
+def _bucket_args(configs: tuple[RateLimitConfig, ...]) -> tuple[str, ...]:
+    """Capacity and rate per bucket, formatted once per policy instead of per request."""
+    return tuple(_num(x) for config in configs for x in (config.capacity, config.refill_rate))
+
+
 class _RedisBase:
     def __init__(self, client: Any, clock: Clock | None = None) -> None:
         self.client = client
         self.clock = clock
 
-    def _command(self, keys: Keys, configs: Configs, cost: float, write: bool) -> tuple[Any, ...]:
+    def _request(self, keys: Keys, configs: Configs, cost: float) -> Request:
         now = "" if self.clock is None else _num(self.clock())
-        args: list[Any] = ["EVALSHA", BUCKET_SHA, len(keys), *keys]
-        args += (_num(cost), now, "1" if write else "0")
-        for config in configs:
-            args += (_num(config.capacity), _num(config.refill_rate), config.ttl)
-        return tuple(args)
+        cost_text = "1.0" if cost == 1.0 else _num(cost)
+        args = (now, len(configs), cost_text, *_bucket_args(tuple(configs)))
+        return Request(keys, configs, cost, args)
+
+    @staticmethod
+    def _command(requests: Sequence[Request], write: str = "1") -> tuple[Any, ...]:
+        """One EVALSHA deciding ``requests`` in order (``write`` '0': a peek)."""
+        if len(requests) == 1:
+            only = requests[0]
+            return ("EVALSHA", BUCKET_SHA, len(only.keys), *only.keys, write, *only.args)
+        keys = [key for request in requests for key in request.keys]
+        args = [arg for request in requests for arg in request.args]
+        return ("EVALSHA", BUCKET_SHA, len(keys), *keys, write, *args)
 
     @staticmethod
     def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -72,20 +105,29 @@ class _RedisBase:
         return ("EVAL", BUCKET_SCRIPT, *command[2:])
 
     @staticmethod
-    def _decision(reply: Sequence[Any], configs: Configs, cost: float) -> Decision:
-        allowed = bool(int(reply[0]))
-        if len(configs) == 1:
-            return decide(configs[0], cost, allowed, float(reply[1]))
-        return binding(
-            [
-                decide(config, cost, allowed, float(raw))
-                for config, raw in zip(configs, reply[1:], strict=True)
-            ]
-        )
+    def _decisions(reply: Sequence[Any], requests: Sequence[Request]) -> list[Decision]:
+        """The script's flat reply -> one decision per request."""
+        decisions, at = [], 0
+        for request in requests:
+            decisions.append(_decision(reply, at, request.configs, request.cost))
+            at += len(request.configs) + 1
+        return decisions
 
     def _mget(self) -> Callable[[list[Any]], Any]:
         """MGET, split per slot on a cluster (``mget_nonatomic``)."""
         return getattr(self.client, "mget_nonatomic", self.client.mget)  # type: ignore[no-any-return]
+
+
+def _decision(reply: Sequence[Any], at: int, configs: Configs, cost: float) -> Decision:
+    allowed = reply[at] == 1
+    if len(configs) == 1:
+        return decide(configs[0], cost, allowed, float(reply[at + 1]))
+    return binding(
+        [
+            decide(config, cost, allowed, float(raw))
+            for config, raw in zip(configs, reply[at + 1 : at + 1 + len(configs)], strict=True)
+        ]
+    )
 
 
 @contextmanager
@@ -123,10 +165,13 @@ class RedisStore(_RedisBase):
                 return client.execute_command(*self._eval(command))
 
     def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        return self._decision(self._run(self._command(keys, configs, cost, True)), configs, cost)
+        request = self._request(keys, configs, cost)
+        reply = self._run(self._command((request,)))
+        return _decision(reply, 0, configs, cost)
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        return self._decision(self._run(self._command(keys, configs, 0.0, False)), configs, 0.0)
+        reply = self._run(self._command((self._request(keys, configs, 0.0),), "0"))
+        return _decision(reply, 0, configs, 0.0)
 
     def reset(self, keys: Keys) -> None:
         with translated():
@@ -152,9 +197,27 @@ class RedisStore(_RedisBase):
 
 
 class AsyncRedisStore(_RedisBase):
-    """``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``."""
+    """``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``.
+
+    With ``coalesce`` (the default), decisions requested while a call is in flight wait
+    and go together in the next call, up to ``max_batch`` per call (``coalesce.py``); on
+    a cluster the batch is split by hash slot, one call per slot, sent concurrently.
+    """
 
     _initialized = False
+
+    def __init__(
+        self,
+        client: Any,
+        clock: Clock | None = None,
+        *,
+        coalesce: bool = True,
+        max_batch: int = DEFAULT_MAX_BATCH,
+    ) -> None:
+        super().__init__(client, clock)
+        self.coalesce = coalesce
+        self._coalescer = Coalescer(self._send, check_count(max_batch, "max_batch"))
+        self._keyslot: Callable[[str], int] | None = getattr(client, "keyslot", None)
 
     async def _run(self, command: tuple[Any, ...]) -> Any:
         client = self.client
@@ -177,12 +240,40 @@ class AsyncRedisStore(_RedisBase):
         self._initialized = True
 
     async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        reply = await self._run(self._command(keys, configs, cost, True))
-        return self._decision(reply, configs, cost)
+        request = self._request(keys, configs, cost)
+        if self.coalesce:
+            return await self._coalescer.submit(request)
+        reply = await self._run(self._command((request,)))
+        return _decision(reply, 0, configs, cost)
 
     async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        reply = await self._run(self._command(keys, configs, 0.0, False))
-        return self._decision(reply, configs, 0.0)
+        reply = await self._run(self._command((self._request(keys, configs, 0.0),), "0"))
+        return _decision(reply, 0, configs, 0.0)
+
+    async def _send(self, requests: list[Request]) -> Results[Decision]:
+        """One call for the batch; on a cluster, one per hash slot, sent concurrently
+        (a slot that fails fails only its own requests)."""
+        keyslot = self._keyslot
+        if keyslot is None or len(requests) == 1:
+            return self._decisions(await self._run(self._command(requests)), requests)
+        slots: dict[int, list[int]] = {}
+        for index, request in enumerate(requests):
+            slots.setdefault(keyslot(request.keys[0]), []).append(index)
+        groups = [[requests[i] for i in indexes] for indexes in slots.values()]
+        replies = await asyncio.gather(
+            *(self._run(self._command(group)) for group in groups), return_exceptions=True
+        )
+        outcomes: list[Decision | StoreError] = [StoreError("not sent")] * len(requests)
+        for indexes, group, reply in zip(slots.values(), groups, replies, strict=True):
+            if isinstance(reply, BaseException):
+                if not isinstance(reply, StoreError):
+                    raise reply
+                decided: Sequence[Decision | StoreError] = [reply] * len(group)
+            else:
+                decided = self._decisions(reply, group)
+            for index, outcome in zip(indexes, decided, strict=True):
+                outcomes[index] = outcome
+        return outcomes
 
     async def reset(self, keys: Keys) -> None:
         with translated():
