@@ -8,16 +8,19 @@
 --
 -- KEYS     the buckets of every request, request after request
 -- ARGV[1]  '1': write (take); '0': read only (peek)
--- then per request: now ('' = this server's TIME), n (its buckets), cost c,
---   and per bucket i: capacity C_i, refill rate R_i
--- Reply, per request: allowed (0/1), remaining_1, ..., remaining_n
+-- ARGV[2]  the requests, as one string of space-separated fields (one string is far
+--   cheaper for a client to send than many arguments); per request: now ('-' = this
+--   server's TIME), n (its buckets), cost c, then per bucket capacity C_i and rate R_i
+-- Reply: one string, per request: allowed (1/0), remaining_1, ..., remaining_n
 local write = ARGV[1] == '1'
 local max_ttl = 2147483648
+local fields = {}
+for field in string.gmatch(ARGV[2], '%S+') do fields[#fields + 1] = field end
 local server_now
-local reply, k, a = {}, 0, 2
-while a <= #ARGV do
-  local now = ARGV[a]
-  if now == '' then
+local reply, k, a = {}, 0, 1
+while a <= #fields do
+  local now = fields[a]
+  if now == '-' then
     if not server_now then
       local t = redis.call('TIME')
       server_now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -26,11 +29,11 @@ while a <= #ARGV do
   else
     now = tonumber(now)
   end
-  local n, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local n, cost = tonumber(fields[a + 1]), tonumber(fields[a + 2])
   local tokens, allowed = {}, 1
   for i = 1, n do
-    local capacity = tonumber(ARGV[a + 1 + 2 * i])
-    local rate = tonumber(ARGV[a + 2 + 2 * i])
+    local capacity = tonumber(fields[a + 1 + 2 * i])
+    local rate = tonumber(fields[a + 2 + 2 * i])
     -- a bucket never seen, or expired, is full
     local t, u = capacity, now
     local raw = redis.call('GET', KEYS[k + i])
@@ -68,4 +71,4 @@ while a <= #ARGV do
   k = k + n
   a = a + 3 + 2 * n
 end
-return reply
+return table.concat(reply, ' ')

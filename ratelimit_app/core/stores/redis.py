@@ -46,6 +46,7 @@ BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
 _BATCH = 500  # keys per SCAN step and per MGET
+_ONE = (b"1", "1")  # an admission in the reply (bytes, or str with decode_responses)
 # Decisions per coalesced call: enough to amortise a round trip many times over, few
 # enough that one call stays short inside Redis (about 2 us of script time per decision).
 DEFAULT_MAX_BATCH = 100
@@ -59,18 +60,18 @@ def _num(value: float) -> str:
 
 
 class Request(NamedTuple):
-    """One decision as the script reads it: its keys and its slice of the arguments."""
+    """One decision as the script reads it: its keys and its fields of the arguments."""
 
     keys: Keys
     configs: Configs
     cost: float
-    args: tuple[Any, ...]  # now, number of buckets, cost, then capacity and rate per bucket
+    fields: str  # now, number of buckets, cost, then capacity and rate per bucket
 
 
 @lru_cache(maxsize=1024)
-def _bucket_args(configs: tuple[RateLimitConfig, ...]) -> tuple[str, ...]:
+def _bucket_fields(configs: tuple[RateLimitConfig, ...]) -> str:
     """Capacity and rate per bucket, formatted once per policy instead of per request."""
-    return tuple(_num(x) for config in configs for x in (config.capacity, config.refill_rate))
+    return " ".join(_num(x) for config in configs for x in (config.capacity, config.refill_rate))
 
 
 class _RedisBase:
@@ -79,20 +80,20 @@ class _RedisBase:
         self.clock = clock
 
     def _request(self, keys: Keys, configs: Configs, cost: float) -> Request:
-        now = "" if self.clock is None else _num(self.clock())
+        now = "-" if self.clock is None else _num(self.clock())
         cost_text = "1.0" if cost == 1.0 else _num(cost)
-        args = (now, len(configs), cost_text, *_bucket_args(tuple(configs)))
-        return Request(keys, configs, cost, args)
+        fields = f"{now} {len(configs)} {cost_text} {_bucket_fields(tuple(configs))}"
+        return Request(keys, configs, cost, fields)
 
     @staticmethod
     def _command(requests: Sequence[Request], write: str = "1") -> tuple[Any, ...]:
         """One EVALSHA deciding ``requests`` in order (``write`` '0': a peek)."""
         if len(requests) == 1:
             only = requests[0]
-            return ("EVALSHA", BUCKET_SHA, len(only.keys), *only.keys, write, *only.args)
+            return ("EVALSHA", BUCKET_SHA, len(only.keys), *only.keys, write, only.fields)
         keys = [key for request in requests for key in request.keys]
-        args = [arg for request in requests for arg in request.args]
-        return ("EVALSHA", BUCKET_SHA, len(keys), *keys, write, *args)
+        fields = " ".join([request.fields for request in requests])
+        return ("EVALSHA", BUCKET_SHA, len(keys), *keys, write, fields)
 
     @staticmethod
     def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -105,11 +106,11 @@ class _RedisBase:
         return ("EVAL", BUCKET_SCRIPT, *command[2:])
 
     @staticmethod
-    def _decisions(reply: Sequence[Any], requests: Sequence[Request]) -> list[Decision]:
-        """The script's flat reply -> one decision per request."""
-        decisions, at = [], 0
+    def _decisions(reply: bytes | str, requests: Sequence[Request]) -> list[Decision]:
+        """The script's reply -> one decision per request."""
+        fields, decisions, at = reply.split(), [], 0
         for request in requests:
-            decisions.append(_decision(reply, at, request.configs, request.cost))
+            decisions.append(_decision(fields, at, request.configs, request.cost))
             at += len(request.configs) + 1
         return decisions
 
@@ -118,14 +119,15 @@ class _RedisBase:
         return getattr(self.client, "mget_nonatomic", self.client.mget)  # type: ignore[no-any-return]
 
 
-def _decision(reply: Sequence[Any], at: int, configs: Configs, cost: float) -> Decision:
-    allowed = reply[at] == 1
+def _decision(fields: Sequence[Any], at: int, configs: Configs, cost: float) -> Decision:
+    """The decision of the request whose fields start at ``at`` in the split reply."""
+    allowed = fields[at] in _ONE
     if len(configs) == 1:
-        return decide(configs[0], cost, allowed, float(reply[at + 1]))
+        return decide(configs[0], cost, allowed, float(fields[at + 1]))
     return binding(
         [
             decide(config, cost, allowed, float(raw))
-            for config, raw in zip(configs, reply[at + 1 : at + 1 + len(configs)], strict=True)
+            for config, raw in zip(configs, fields[at + 1 : at + 1 + len(configs)], strict=True)
         ]
     )
 
@@ -167,11 +169,11 @@ class RedisStore(_RedisBase):
     def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         request = self._request(keys, configs, cost)
         reply = self._run(self._command((request,)))
-        return _decision(reply, 0, configs, cost)
+        return _decision(reply.split(), 0, configs, cost)
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         reply = self._run(self._command((self._request(keys, configs, 0.0),), "0"))
-        return _decision(reply, 0, configs, 0.0)
+        return _decision(reply.split(), 0, configs, 0.0)
 
     def reset(self, keys: Keys) -> None:
         with translated():
@@ -244,11 +246,11 @@ class AsyncRedisStore(_RedisBase):
         if self.coalesce:
             return await self._coalescer.submit(request)
         reply = await self._run(self._command((request,)))
-        return _decision(reply, 0, configs, cost)
+        return _decision(reply.split(), 0, configs, cost)
 
     async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         reply = await self._run(self._command((self._request(keys, configs, 0.0),), "0"))
-        return _decision(reply, 0, configs, 0.0)
+        return _decision(reply.split(), 0, configs, 0.0)
 
     async def _send(self, requests: list[Request]) -> Results[Decision]:
         """One call for the batch; on a cluster, one per hash slot, sent concurrently
