@@ -152,7 +152,12 @@ class CoalesceSuite:
     @settings(
         max_examples=25,
         deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture],
+        # a loaded machine slows generation of these nested traces, not the test's logic
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+        ],
     )
     @given(
         composite=st.booleans(),

@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, NamedTuple
 
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from ..bucket import BucketState, Decision, binding, decide
 from ..config import RateLimitConfig, check_count
@@ -65,24 +65,28 @@ class Request(NamedTuple):
     keys: Keys
     configs: Configs
     cost: float
-    fields: str  # now, number of buckets, cost, then capacity and rate per bucket
+    fields: str  # JSON numbers: now, number of buckets, cost, then capacity and rate per bucket
 
 
 @lru_cache(maxsize=1024)
 def _bucket_fields(configs: tuple[RateLimitConfig, ...]) -> str:
     """Capacity and rate per bucket, formatted once per policy instead of per request."""
-    return " ".join(_num(x) for config in configs for x in (config.capacity, config.refill_rate))
+    return ",".join(_num(x) for config in configs for x in (config.capacity, config.refill_rate))
 
 
 class _RedisBase:
     def __init__(self, client: Any, clock: Clock | None = None) -> None:
         self.client = client
         self.clock = clock
+        # A cluster client routes by key (its keyslot); a plain one hands us its pool, and
+        # a decision then skips redis-py's generic command path (see _pack).
+        self._keyslot: Callable[[str], int] | None = getattr(client, "keyslot", None)
+        self._pool: Any = None if self._keyslot else getattr(client, "connection_pool", None)
 
     def _request(self, keys: Keys, configs: Configs, cost: float) -> Request:
-        now = "-" if self.clock is None else _num(self.clock())
+        now = "null" if self.clock is None else _num(self.clock())
         cost_text = "1.0" if cost == 1.0 else _num(cost)
-        fields = f"{now} {len(configs)} {cost_text} {_bucket_fields(tuple(configs))}"
+        fields = f"{now},{len(configs)},{cost_text},{_bucket_fields(tuple(configs))}"
         return Request(keys, configs, cost, fields)
 
     @staticmethod
@@ -90,9 +94,10 @@ class _RedisBase:
         """One EVALSHA deciding ``requests`` in order (``write`` '0': a peek)."""
         if len(requests) == 1:
             only = requests[0]
-            return ("EVALSHA", BUCKET_SHA, len(only.keys), *only.keys, write, only.fields)
+            fields = f"[{only.fields}]"
+            return ("EVALSHA", BUCKET_SHA, len(only.keys), *only.keys, write, fields)
         keys = [key for request in requests for key in request.keys]
-        fields = " ".join([request.fields for request in requests])
+        fields = "[" + ",".join([request.fields for request in requests]) + "]"
         return ("EVALSHA", BUCKET_SHA, len(keys), *keys, write, fields)
 
     @staticmethod
@@ -117,6 +122,21 @@ class _RedisBase:
     def _mget(self) -> Callable[[list[Any]], Any]:
         """MGET, split per slot on a cluster (``mget_nonatomic``)."""
         return getattr(self.client, "mget_nonatomic", self.client.mget)  # type: ignore[no-any-return]
+
+
+def _pack(command: tuple[Any, ...]) -> list[bytes]:
+    """One command in RESP, as ``send_packed_command`` takes it.
+
+    A decision is sent by hand on a plain client: redis-py's ``execute_command`` spends
+    more client CPU (pool checkout with its metrics, retry wrapper, generic packing) than
+    the round trip itself on loopback. Our arguments are ASCII (validated names, safe or
+    hashed identities, numbers), so the encoding is the same under any client encoding.
+    """
+    parts = [b"*%d\r\n" % len(command)]
+    for arg in command:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return [b"".join(parts)]
 
 
 def _decision(fields: Sequence[Any], at: int, configs: Configs, cost: float) -> Decision:
@@ -159,12 +179,27 @@ class RedisStore(_RedisBase):
     """``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster``."""
 
     def _run(self, command: tuple[Any, ...]) -> Any:
-        client = self.client
         with translated():
             try:
-                return client.execute_command(*command)
+                return self._call(command)
             except NoScriptError:
-                return client.execute_command(*self._eval(command))
+                return self._call(self._eval(command))
+
+    def _call(self, command: tuple[Any, ...]) -> Any:
+        pool = self._pool
+        if pool is None:
+            return self.client.execute_command(*command)
+        connection = pool.get_connection()
+        try:
+            connection.send_packed_command(_pack(command))
+            return connection.read_response()
+        except ResponseError:
+            raise  # a whole reply was read: the connection is clean
+        except BaseException:
+            connection.disconnect()  # a reply may be pending on it: never reuse it
+            raise
+        finally:
+            pool.release(connection)
 
     def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         request = self._request(keys, configs, cost)
@@ -219,17 +254,32 @@ class AsyncRedisStore(_RedisBase):
         super().__init__(client, clock)
         self.coalesce = coalesce
         self._coalescer = Coalescer(self._send, check_count(max_batch, "max_batch"))
-        self._keyslot: Callable[[str], int] | None = getattr(client, "keyslot", None)
+        self._own: Any = None  # the coalescer's connection: its calls never overlap
 
-    async def _run(self, command: tuple[Any, ...]) -> Any:
-        client = self.client
+    async def _run(self, command: tuple[Any, ...], own: bool = False) -> Any:
+        """``own``: called by the coalescer, one call at a time, on a connection of its
+        own (no pool checkout per call)."""
         with translated():
             if not self._initialized:
                 await self._initialize()
             try:
-                return await client.execute_command(*command)
+                return await self._call(command, own)
             except NoScriptError:
-                return await client.execute_command(*self._eval(command))
+                return await self._call(self._eval(command), own)
+
+    async def _call(self, command: tuple[Any, ...], own: bool) -> Any:
+        pool = self._pool
+        if pool is None:
+            return await self.client.execute_command(*command)
+        if own:
+            if self._own is None:
+                self._own = await pool.get_connection()  # held; the pool closes it
+            return await _exchange(self._own, command)
+        connection = await pool.get_connection()
+        try:
+            return await _exchange(connection, command)
+        finally:
+            await pool.release(connection)
 
     async def _initialize(self) -> None:
         """A fresh async cluster client sends commands to random nodes until it has read
@@ -257,7 +307,7 @@ class AsyncRedisStore(_RedisBase):
         (a slot that fails fails only its own requests)."""
         keyslot = self._keyslot
         if keyslot is None or len(requests) == 1:
-            return self._decisions(await self._run(self._command(requests)), requests)
+            return self._decisions(await self._run(self._command(requests), True), requests)
         slots: dict[int, list[int]] = {}
         for index, request in enumerate(requests):
             slots.setdefault(keyslot(request.keys[0]), []).append(index)
@@ -300,6 +350,17 @@ class AsyncRedisStore(_RedisBase):
             if batch:
                 for item in _keys_and_values(batch, await self._mget()(batch)):
                     yield item
+
+
+async def _exchange(connection: Any, command: tuple[Any, ...]) -> Any:
+    try:
+        await connection.send_packed_command(_pack(command))
+        return await connection.read_response()
+    except ResponseError:
+        raise  # a whole reply was read: the connection is clean
+    except BaseException:  # cancelled or broken: a reply may be pending, never reuse it
+        await connection.disconnect(nowait=True)
+        raise
 
 
 def _glob_literal(text: str) -> str:
