@@ -85,16 +85,16 @@ class MemoryStore:
         with self._lock:
             now = self.clock()
             entry = buckets.get(key)
+            # an entry expires when its bucket is full again (only the sweep reads it)
             if entry is None:  # never seen (or dropped): full
                 tokens, updated_at, allowed = consume(capacity, now, now, capacity, rate, cost)
-                self._insert(key, (tokens, updated_at, now + full_after(config, tokens)), now)
+                self._insert(key, (tokens, now, now + (capacity - tokens) / rate), now)
             else:
                 tokens, updated_at, allowed = consume(
                     entry[0], entry[1], now, capacity, rate, cost
                 )
                 if allowed:  # a denial changes nothing: the stored state still holds
-                    expires = updated_at + full_after(config, tokens)
-                    buckets[key] = (tokens, updated_at, expires)
+                    buckets[key] = (tokens, updated_at, updated_at + (capacity - tokens) / rate)
                 buckets.move_to_end(key)
         return decide(config, cost, allowed, tokens)
 
