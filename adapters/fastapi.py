@@ -194,7 +194,8 @@ class RateLimit:
         headers = running.headers(decision, self.policy)
         if not decision.allowed:
             raise RateLimitExceeded(decision, headers)
-        response.headers.update(headers)
+        # appended raw: ``headers.update`` rescans every header per name, and these are ours
+        response.raw_headers.extend(_raw(headers))
         return decision
 
 
@@ -229,10 +230,7 @@ class RateLimitMiddleware:
             denial = JSONResponse(denial_body(decision), status_code=429, headers=headers)
             await denial(scope, receive, send)
             return
-        raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        ]
+        raw = _raw(headers)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -240,3 +238,11 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as ASGI sends them: lower-case latin-1 names and values."""
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers.items()
+    ]
