@@ -40,8 +40,8 @@ def remember(request: Any, policy: str, decision: Decision) -> None:
 def recorded(request: Any) -> tuple[str, Decision] | None:
     """The decision to report: a denial if any, else the one closest to denying."""
     decisions: list[tuple[str, Decision]] = _django_request(request).__dict__.get(_ATTR, [])
-    if not decisions:
-        return None
+    if len(decisions) < 2:  # the usual case: one limit on the request, or none
+        return decisions[0] if decisions else None
     chosen = binding([decision for _policy, decision in decisions])
     return next(item for item in decisions if item[1] is chosen)
 
