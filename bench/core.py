@@ -178,7 +178,7 @@ def floor_for(label: str, keys: str, rows: list[Row]) -> float | None:
     memory, else the bare EVALSHA (sync, or async with as many tasks)."""
     if label.startswith("memory"):
         return next((r[2][0] for r in rows if "dict" in r[0] and r[1] == keys), None)
-    style = "sync" if "sync" in label else "async"
+    style = "async" if "async" in label else "sync"
     tasks = label.rsplit(", ", 1)[-1] if style == "async" else ""
     for other, keys, (median, _, _), _cpu in rows:
         if "EVALSHA" in other and keys == style and other.endswith(tasks):
