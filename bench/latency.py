@@ -22,6 +22,7 @@ import platform
 import statistics
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -188,18 +189,32 @@ def async_cases(url: str, client: aredis.Redis, minimal: str) -> list[Case]:
     ]
 
 
+def rounds(cases: list[Case], repeat: int) -> Iterator[tuple[int, int]]:
+    """(callers, case index) in measuring order: every case once per round."""
+    for callers in CALLERS:
+        for _ in range(repeat):
+            for index in range(len(cases)):
+                yield callers, index
+
+
+def rows_of(
+    cases: list[Case], mode: str, samples: dict[tuple[int, int], list[Sample]]
+) -> list[Row]:
+    return [
+        summarise(case, mode, callers, samples[callers, index])
+        for callers in CALLERS
+        for index, case in enumerate(cases)
+    ]
+
+
 def run_sync(url: str, args: argparse.Namespace) -> list[Row]:
     cases, close = sync_cases(url)
     calls = [case.make() for case in cases]
-    rows = []
-    for callers in CALLERS:
-        samples: list[list[Sample]] = [[] for _ in cases]
-        for _ in range(args.repeat):
-            for index, (case, call) in enumerate(zip(cases, calls, strict=True)):
-                samples[index].append(sync_sample(call, case.keys, args.seconds, callers))
-        rows += [summarise(c, "sync", callers, s) for c, s in zip(cases, samples, strict=True)]
+    samples: dict[tuple[int, int], list[Sample]] = defaultdict(list)
+    for callers, i in rounds(cases, args.repeat):
+        samples[callers, i].append(sync_sample(calls[i], cases[i].keys, args.seconds, callers))
     close()
-    return rows
+    return rows_of(cases, "sync", samples)
 
 
 async def run_async(url: str, args: argparse.Namespace) -> list[Row]:
@@ -207,16 +222,13 @@ async def run_async(url: str, args: argparse.Namespace) -> list[Row]:
     client = aredis.Redis(connection_pool=pool)
     cases = async_cases(url, client, await client.script_load(MINIMAL))
     calls = [case.make() for case in cases]
-    rows = []
-    for callers in CALLERS:
-        samples: list[list[Sample]] = [[] for _ in cases]
-        for _ in range(args.repeat):
-            for index, (case, call) in enumerate(zip(cases, calls, strict=True)):
-                samples[index].append(await async_sample(call, case.keys, args.seconds, callers))
-        rows += [summarise(c, "async", callers, s) for c, s in zip(cases, samples, strict=True)]
+    samples: dict[tuple[int, int], list[Sample]] = defaultdict(list)
+    for callers, i in rounds(cases, args.repeat):
+        sample = await async_sample(calls[i], cases[i].keys, args.seconds, callers)
+        samples[callers, i].append(sample)
     await client.aclose()
     await pool.disconnect()
-    return rows
+    return rows_of(cases, "async", samples)
 
 
 def cells(rows: list[Row], all_rows: list[Row]) -> list[list[str]]:
