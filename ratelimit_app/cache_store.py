@@ -29,6 +29,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
 from .core.bucket import BucketState, Decision, binding, decide, full_after, refill, take_all
+from .core.config import CLIENT_CLOCK_MIN_TTL
 from .core.stores.base import Configs, Keys, StoreError
 from .core.stores.memory import MemoryStore
 from .core.stores.redis import RedisStore
@@ -91,6 +92,8 @@ class CacheAPIStore:
     def __init__(self, alias: str, clock: Clock | None = None) -> None:
         self.alias = alias
         self.clock = clock or time.time
+        # cache timeouts run on real time, which a clock of the caller's own need not follow
+        self._min_ttl = 1 if clock is None else CLIENT_CLOCK_MIN_TTL
         self._lock = threading.Lock()
 
     @property
@@ -112,7 +115,7 @@ class CacheAPIStore:
                 return decision
             with _translated("cache"):
                 for key, config, state in zip(keys, configs, written, strict=True):
-                    ttl = full_after(config, state.tokens)
+                    ttl = full_after(config, state.tokens, self._min_ttl)
                     self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
         return decision
 

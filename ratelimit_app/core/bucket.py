@@ -98,13 +98,15 @@ def consume(
     return tokens, updated_at, False
 
 
-def full_after(config: RateLimitConfig, tokens: float) -> int:
+def full_after(config: RateLimitConfig, tokens: float, at_least: int = 1) -> int:
     """Whole seconds until a bucket holding ``tokens`` is full again, ``ceil((C - t) / R)``
-    (at least 1, at most ``MAX_TTL``): the time to live of its stored state. A full
-    bucket and a missing one are the same, so keeping it longer is waste, and a client
-    seen once costs its store seconds of memory, not the whole ``C / R``."""
+    (at least ``at_least``, at most ``MAX_TTL``): the time to live of its stored state. A
+    full bucket and a missing one are the same, so keeping it longer is waste, and a
+    client seen once costs its store seconds of memory, not the whole ``C / R``."""
     seconds = (config.capacity - tokens) / config.refill_rate
-    return 1 if seconds <= 1 else MAX_TTL if seconds >= MAX_TTL else math.ceil(seconds)
+    if seconds <= at_least:
+        return at_least
+    return MAX_TTL if seconds >= MAX_TTL else math.ceil(seconds)
 
 
 def refill(state: BucketState | None, config: RateLimitConfig, now: float) -> BucketState:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CLIENT_CLOCK_MIN_TTL",
     "MAX_TTL",
     "ConfigError",
     "Problem",
@@ -30,6 +31,9 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
 # treated as full, which only matters for rates so small they never refill anyway.
 MAX_TTL = 2**31
+# Shortest key lifetime for state written on a clock of the caller's own (``clock=``):
+# a store's expiry runs on real time, which such a clock need not follow.
+CLIENT_CLOCK_MIN_TTL = 3600
 
 
 class Problem(StrEnum):

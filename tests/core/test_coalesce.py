@@ -152,11 +152,13 @@ class CoalesceSuite:
     @settings(
         max_examples=25,
         deadline=None,
-        # a loaded machine slows generation of these nested traces, not the test's logic
+        # a loaded machine slows generation of these nested traces, not the test's logic;
+        # the suite is run by one class per store, each its own executor by design
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,
             HealthCheck.data_too_large,
+            HealthCheck.differing_executors,
         ],
     )
     @given(

@@ -15,12 +15,17 @@
 -- Reply: one string, per request: allowed (1/0), remaining_1, ..., remaining_n
 local write = ARGV[1] == '1'
 local max_ttl = 2147483648
+-- A key lives until its bucket is full again, measured on the request's clock. A clock
+-- of the client's own (tests move one by hand) need not run with Redis's expiry clock,
+-- so keys written on one live at least an hour (CLIENT_CLOCK_MIN_TTL in config.py).
+local client_clock_min_ttl = 3600
 local fields = cjson.decode(ARGV[2])
 local server_now
 local reply, k, a = {}, 0, 1
 while a <= #fields do
-  local now = fields[a]
+  local now, min_ttl = fields[a], client_clock_min_ttl
   if now == cjson.null then
+    min_ttl = 1
     if not server_now then
       local t = redis.call('TIME')
       server_now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -60,7 +65,7 @@ while a <= #fields do
     local text = string.format('%.17g', t)
     if allowed == 1 and write then
       local capacity, rate = fields[a + 1 + 2 * i], fields[a + 2 + 2 * i]
-      local ttl = math.max(1, math.min(max_ttl, math.ceil((capacity - t) / rate)))
+      local ttl = math.max(min_ttl, math.min(max_ttl, math.ceil((capacity - t) / rate)))
       redis.call('SET', KEYS[k + i], text .. string.format(' %.17g', updated[i]), 'EX', ttl)
     end
     reply[#reply + 1] = text

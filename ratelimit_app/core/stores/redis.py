@@ -15,7 +15,7 @@ import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -25,6 +25,7 @@ from ..bucket import BucketState, Decision, binding, decide
 from ..config import RateLimitConfig, check_count
 from .base import Configs, Keys, StoreError
 from .coalesce import Coalescer, Results
+from .connections import ConnectionCache
 
 __all__ = [
     "BUCKET_SCRIPT",
@@ -178,6 +179,11 @@ def _keys_and_values(keys: list[Any], values: Sequence[Any]) -> Iterator[tuple[s
 class RedisStore(_RedisBase):
     """``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster``."""
 
+    def __init__(self, client: Any, clock: Clock | None = None) -> None:
+        super().__init__(client, clock)
+        pool = self._pool
+        self._connections = None if pool is None else ConnectionCache(pool)
+
     def _run(self, command: tuple[Any, ...]) -> Any:
         with translated():
             try:
@@ -186,20 +192,10 @@ class RedisStore(_RedisBase):
                 return self._call(self._eval(command))
 
     def _call(self, command: tuple[Any, ...]) -> Any:
-        pool = self._pool
-        if pool is None:
+        connections = self._connections
+        if connections is None:
             return self.client.execute_command(*command)
-        connection = pool.get_connection()
-        try:
-            connection.send_packed_command(_pack(command))
-            return connection.read_response()
-        except ResponseError:
-            raise  # a whole reply was read: the connection is clean
-        except BaseException:
-            connection.disconnect()  # a reply may be pending on it: never reuse it
-            raise
-        finally:
-            pool.release(connection)
+        return connections.run(partial(_exchange_sync, command=command))
 
     def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         request = self._request(keys, configs, cost)
@@ -350,6 +346,11 @@ class AsyncRedisStore(_RedisBase):
             if batch:
                 for item in _keys_and_values(batch, await self._mget()(batch)):
                     yield item
+
+
+def _exchange_sync(connection: Any, command: tuple[Any, ...]) -> Any:
+    connection.send_packed_command(_pack(command))
+    return connection.read_response()
 
 
 async def _exchange(connection: Any, command: tuple[Any, ...]) -> Any:
