@@ -71,6 +71,7 @@ def test_without_the_setting_only_the_default_policy_exists(settings: Any) -> No
         ({"RETRY_INTERVAL": -1}, ["ratelimit.E009"]),
         ({"LEGACY_HEADERS": "yes"}, ["ratelimit.E010"]),
         ({"IETF_HEADERS": None}, ["ratelimit.E010"]),
+        ({"COALESCE": "off"}, ["ratelimit.E010"]),
         (
             {"KEY_PREFIX": "a b", "ON_STORE_ERROR": 1, "POLICIES": {"p": {**GOOD, "cost": 9}}},
             ["ratelimit.E004", "ratelimit.E006", "ratelimit.E008"],
