@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
@@ -37,6 +37,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_app.core import (
+    AsyncTokenBucketRateLimiter,
     ConfigError,
     Decision,
     client_ip,
@@ -84,20 +85,28 @@ class _Running:
 
     limits: AsyncLimits
     identity: Identity | None
+    # (policy, cost) -> (limiter, cost): checked when the app started, so resolved once
+    resolved: dict[tuple[str, float | None], tuple[AsyncTokenBucketRateLimiter, float]] = field(
+        default_factory=dict
+    )
 
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
-            peer = conn.client.host if conn.client else None
+            client = conn.scope.get("client")
             trusted = self.limits.settings.trusted_proxy_count
             forwarded = conn.headers.get("x-forwarded-for") if trusted else None
-            return client_ip(peer, forwarded, trusted)
+            return client_ip(client[0] if client else None, forwarded, trusted)
         result = self.identity(conn)
         return await result if inspect.isawaitable(result) else result
 
     async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
-        limits = self.limits
-        identity = await self.identify(conn)
-        return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
+        found = self.resolved.get((policy, cost))
+        if found is None:
+            limits = self.limits
+            found = (limits.limiter(policy), limits.cost(policy, cost))
+            self.resolved[policy, cost] = found
+        limiter, resolved_cost = found
+        return await limiter.allow_request(await self.identify(conn), resolved_cost)
 
     def headers(self, decision: Decision, policy: str) -> dict[str, str]:
         return self.limits.headers(decision, policy)

@@ -22,6 +22,7 @@ from ratelimit_app.core import (
     ConfigError,
     Decision,
     Settings,
+    TokenBucketRateLimiter,
     client_ip,
     denial_body,
     parse_settings,
@@ -70,6 +71,8 @@ class _AppState:
     identity: Identity
     exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
     by_endpoint: dict[str, _Limit | None] = field(default_factory=dict)
+    # (policy, cost) -> (limiter, cost): checked at init_app, so resolved once
+    resolved: dict[_Limit, tuple[TokenBucketRateLimiter, float]] = field(default_factory=dict)
 
 
 def _state(app: Flask) -> _AppState:
@@ -164,10 +167,15 @@ def _before_request() -> tuple[Response, int] | None:
     chosen = _view_limit(state, app, request.endpoint)
     if chosen is None:
         return None
-    name, cost = chosen
-    limits = state.limits
-    decision = limits.limiter(name).allow_request(state.identity(), limits.cost(name, cost))
-    environ[_DECISION] = (name, decision)
+    found = state.resolved.get(chosen)
+    if found is None:
+        name, cost = chosen
+        found = state.resolved[chosen] = (
+            state.limits.limiter(name),
+            state.limits.cost(name, cost),
+        )
+    decision = found[0].allow_request(state.identity(), found[1])
+    environ[_DECISION] = (chosen[0], decision)
     if decision.allowed:
         return None
     return jsonify(denial_body(decision)), 429
@@ -177,5 +185,6 @@ def _after_request(response: Response) -> Response:
     chosen: tuple[str, Decision] | None = request.environ.pop(_DECISION, None)
     if chosen is not None:
         # extend, not update: these names are ours, and update rescans the list per header
-        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]))
+        # items, not the dict: werkzeug checks a mapping's every value for a list first
+        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]).items())
     return response
