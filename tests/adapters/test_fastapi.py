@@ -16,7 +16,8 @@ from fastapi import Depends, FastAPI
 from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
+from ratelimit_app.core import ConfigError, Decision
+from ratelimit_app.core.stores.from_url import LoopLocalStore
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 
@@ -200,8 +201,8 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
     async with serve(app) as client:
         running = app.state.ratelimit
-        assert isinstance(running.limits.store, AsyncRedisStore)
-        assert running.limits.store.client.connection_pool.max_connections == 8
+        assert isinstance(running.limits.store, LoopLocalStore)
+        assert running.limits.store.current().client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]
         limiter = running.limits.limiters["default"]
