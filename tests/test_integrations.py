@@ -20,9 +20,9 @@ from django.test import Client
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from flask import Flask, jsonify
+
 from ratelimit_app.adapters import fastapi as fastapi_adapter
 from ratelimit_app.adapters import flask as flask_adapter
-
 from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.testing import free_port
 
