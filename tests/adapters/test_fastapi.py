@@ -18,6 +18,7 @@ from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMidd
 from starlette.types import Message, Receive, Scope, Send
 
 from ratelimit_app.core import ConfigError, Decision
+from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.core.stores.from_url import LoopLocalStore
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
@@ -216,7 +217,9 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     )
 
 
-@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+@pytest.mark.parametrize(
+    ("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429), ("raise", 503)]
+)
 async def test_redis_outage_never_500_and_recovers(
     own_redis: RedisServer, key_prefix: str, mode: str, during: int
 ) -> None:
@@ -229,6 +232,10 @@ async def test_redis_outage_never_500_and_recovers(
         assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
         own_redis.stop()
         assert [(await client.get("/ping")).status_code for _ in range(20)] == [during] * 20
+        if mode == "raise":
+            unavailable = await client.get("/ping")
+            assert unavailable.headers["Retry-After"] == "1"
+            assert unavailable.content == json_bytes(unavailable_body())
         own_redis.start()
         assert stored_tokens(raw, key) is None
         deadline = time.monotonic() + 10
