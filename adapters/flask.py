@@ -5,9 +5,10 @@ keys of ``ratelimit_app.core.stores.from_url``); keyword overrides given to the 
 over ``app.config``. Everything an app needs at request time lives in
 ``app.extensions["ratelimit"]``, so one extension object can serve several apps.
 
-Views choose a policy with ``@limiter.limit("upload", cost=3)``; ``DEFAULT_POLICY``
+Views choose a policy with ``@limiter.limit("default", cost=3)``; ``DEFAULT_POLICY``
 limits every other view unless it is ``@limiter.exempt``. The decorators only mark the
-view function, so they work above or below ``@app.route``.
+view function, so they work above or below ``@app.route``. A denial is a 429 and, with
+``ON_STORE_ERROR="raise"``, a failed store a 503: both with the core's JSON bytes.
 """
 
 from __future__ import annotations
