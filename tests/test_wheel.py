@@ -5,6 +5,8 @@ extras into a fresh virtualenv outside the repository, and used from there.
 package data), renders the admin's bucket page (templates), and serves a request through
 ``ratelimit_app.adapters.flask`` and ``.fastapi`` (the import paths the README gives);
 ``mypy --strict`` accepts a user's module and catches a user's type error (py.typed).
+The ``demo`` extra is what a checkout's demos need (``pip install .[demo]``): with only
+it installed, the servers the README names run and the demos import and check clean.
 Packages come from the machine's configured index, as for any user.
 """
 
@@ -31,18 +33,23 @@ def _run(argv: list[str], cwd: Path, timeout: float = 600) -> str:
 
 
 @pytest.fixture(scope="module")
-def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with the wheel, its extras, and what the user files run."""
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A copy of the checkout (building writes build/ beside the sources), and a fresh
+    virtualenv's Python with the wheel, its demo extra, and what the user files run."""
     tmp = tmp_path_factory.mktemp("wheel")
-    source = tmp / "source"  # a copy: building writes build/ beside the sources
+    source = tmp / "source"
     shutil.copytree(ROOT, source, ignore=IGNORED)
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp), "."], source)
     (wheel,) = tmp.glob("ratelimit_app-*.whl")
     _run([sys.executable, "-m", "venv", str(tmp / "venv")], tmp)
     python = tmp / "venv" / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "-q", f"{wheel}[django,flask,fastapi]",
-          "httpx", "mypy"], tmp)  # fmt: skip
-    return python
+    _run([str(python), "-m", "pip", "install", "-q", f"{wheel}[demo]", "httpx", "mypy"], tmp)
+    return source, python
+
+
+@pytest.fixture
+def venv_python(built: tuple[Path, Path]) -> Path:
+    return built[1]
 
 
 @pytest.fixture
@@ -73,3 +80,17 @@ def test_mypy_strict_sees_the_installed_types(venv_python: Path, user_dir: Path)
     )
     assert wrong.returncode == 1, wrong.stdout
     assert 'expression has type "Decision", variable has type "str"' in wrong.stdout
+
+
+@pytest.mark.slow
+def test_the_demo_extra_runs_the_demos(built: tuple[Path, Path], tmp_path: Path) -> None:
+    source, python = built
+    bin_dir = python.parent
+    assert "uvicorn" in _run([str(bin_dir / "uvicorn"), "--version"], tmp_path)
+    assert "gunicorn" in _run([str(bin_dir / "gunicorn"), "--version"], tmp_path)
+    _run([str(python), "-c", "import httptools, uvloop"], tmp_path)  # uvicorn[standard]
+    demos = "import project.fastapi_app, project.flask_app, project.wsgi"
+    env = {"DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PATH": str(bin_dir)}
+    for argv in ([str(python), "-c", demos], [str(python), "manage.py", "check"]):
+        result = subprocess.run(argv, cwd=source, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
