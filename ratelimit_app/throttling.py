@@ -18,10 +18,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .conf import get_runtime
 from .core.bucket import Decision
-from .core.headers import denial_body
 from .core.stores.base import StoreError
 from .identity import identity_for
-from .responses import recorded, remember
+from .responses import denied_response, recorded, remember, unavailable_response
 from .view_limits import view_cost, view_policy_name
 
 __all__ = ["RateLimitUnavailable", "TokenBucketThrottle", "exception_handler", "view_cost"]
@@ -62,12 +61,14 @@ class TokenBucketThrottle(BaseThrottle):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF's handler, with our denial body (``detail`` + exact ``retry_after``) on 429s
-    we caused. Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
-    response = drf_exception_handler(exc, context)
+    """DRF's handler, except for the 429s and 503s we caused: those get the very response
+    a plain view gets from ``@ratelimit`` (same bytes, same headers, logged once). Set
+    ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
     request = context.get("request")
-    if response is not None and isinstance(exc, Throttled) and request is not None:
+    if isinstance(exc, RateLimitUnavailable):
+        return unavailable_response()
+    if isinstance(exc, Throttled) and request is not None:
         found = recorded(request)
         if found is not None and not found[1].allowed:
-            response.data = denial_body(found[1])
-    return response
+            return denied_response(request, found[1])
+    return drf_exception_handler(exc, context)
