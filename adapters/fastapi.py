@@ -44,6 +44,7 @@ from ratelimit_app.core import (
     parse_settings,
 )
 from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
 from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimitMiddleware",
     "RateLimiter",
+    "metrics_route",
     "rate_limit_exceeded_handler",
 ]
 
@@ -121,8 +123,12 @@ class RateLimiter:
         settings: Mapping[str, Any] | None = None,
         *,
         identity: Identity | None = None,
+        on_breach: Listener | None = None,
         **overrides: Any,
     ) -> None:
+        """``on_breach(event)`` is called for each request the app refuses (or, in shadow
+        mode, would refuse) while the lifespan is open; it runs in the event loop."""
+        self.on_breach = on_breach
         self.settings = parse_settings(
             {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
         )
@@ -143,11 +149,19 @@ class RateLimiter:
         """Check the app's limits, open the store, and close it when the app stops."""
         self.check_app(app)
         store = make_async_store(self.options)
-        app.state.ratelimit = _Running(async_limits(self.settings, store), self.identity)
+        running = _Running(async_limits(self.settings, store), self.identity)
+        app.state.ratelimit = running
+        listener = None
+        if self.on_breach is not None:
+            listener = hub.subscribe(
+                scoped(self.on_breach, running.limits.limiters.values, BREACHES)
+            )
         try:
             yield
         finally:
             app.state.ratelimit = None
+            if listener is not None:
+                hub.unsubscribe(listener)
             await close_async_store(store)
 
     def check_app(self, app: FastAPI) -> None:
@@ -240,3 +254,15 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def metrics_route(app: FastAPI, path: str = "/metrics") -> None:
+    """Serve the Prometheus metrics at ``path``; with ``RateLimitMiddleware``, add the
+    path to its ``exempt_paths``."""
+    from ratelimit_app.core.metrics import render_metrics
+
+    async def ratelimit_metrics(request: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, ratelimit_metrics, include_in_schema=False)

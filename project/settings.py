@@ -4,6 +4,8 @@ Everything a deployment changes comes from the environment, with safe developmen
 defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
 (buckets in Redis via django-redis instead of local memory), ``RATELIMIT_CAPACITY``,
 ``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, ``RATELIMIT_TRUSTED_PROXY_COUNT``,
+``RATELIMIT_MODE`` (``enforce`` or ``shadow``), ``RATELIMIT_METRICS`` (``1``: Prometheus
+metrics at ``/metrics``; with several workers also set ``PROMETHEUS_MULTIPROC_DIR``),
 ``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on /api/builtin/ping, for contrast).
 """
 
@@ -90,6 +92,8 @@ RATELIMIT = {
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
     "ON_STORE_ERROR": "fallback",
     "TRUSTED_PROXY_COUNT": int(os.environ.get("RATELIMIT_TRUSTED_PROXY_COUNT", "0")),
+    "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
+    "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
     "POLICIES": {
         "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
         "upload": {"capacity": _CAPACITY, "refill_rate": _RATE, "cost": 3},

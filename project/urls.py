@@ -1,7 +1,7 @@
 """Demo URLs: the admin (with the rate-limit bucket page) and the limited endpoints."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -13,4 +13,5 @@ urlpatterns = [
     path("plain/ping", views.plain_ping, name="plain-ping"),
     path("plain/upload", views.plain_upload, name="plain-upload"),
     path("healthz", views.health, name="health"),
+    path("", include("ratelimit_app.urls")),  # /metrics
 ]
