@@ -64,7 +64,7 @@ async def test_async_view_fires_once_per_decision(ratelimit, heard) -> None:
 
 def test_shadow_mode_passes_and_signals_what_it_would_refuse(ratelimit, heard) -> None:
     ratelimit(CACHE="django-redis", MODE="shadow")
-    events, refused = heard
+    _, refused = heard
     answers = [Client().get("/api/ping") for _ in range(8)]
     assert [a.status_code for a in answers] == [200] * 8
     assert [a["X-RateLimit-Remaining"] for a in answers] == [

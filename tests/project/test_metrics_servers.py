@@ -67,7 +67,8 @@ def test_metrics_count_every_decision_once_across_four_workers(
     assert sum(counted.values()) == REQUESTS
     assert counted["allowed"] == CAPACITY
     assert counted["denied"] + counted["shed"] == REQUESTS - CAPACITY
-    histogram = ("ratelimit_decision_seconds_count", (("policy", "default"), ("store", "DjangoCacheStore")))  # fmt: skip
+    labels = (("policy", "default"), ("store", "DjangoCacheStore"))
+    histogram = ("ratelimit_decision_seconds_count", labels)
     assert samples[histogram] == REQUESTS
     assert samples[("ratelimit_near_limit_total", (("policy", "default"),))] == 1  # 0 of 5 left
     assert "127.0.0.1" not in text  # no identity ever becomes a label
