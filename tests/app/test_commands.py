@@ -33,7 +33,10 @@ def test_list_show_reset(client: Client, ratelimit: Any, key_prefix: str, backen
     assert "upload\tenforce\t5\t1e-06\t3" in listing
     assert "2 live bucket(s); every other identity is full" in listing
     # tokens now (refill applied), capacity, seconds until full, state, key
-    row = rf"ip:127\.0\.0\.1\tupload\t2\t5\t299999\d\.?\d*\trefused\t{key_prefix}:upload:ip:127\.0\.0\.1"
+    row = (
+        rf"ip:127\.0\.0\.1\tupload\t2\t5\t299999\d\.?\d*\trefused\t"
+        rf"{key_prefix}:upload:ip:127\.0\.0\.1"
+    )
     assert re.search(row, listing)
     shown = run("show", "ip:127.0.0.1")
     assert re.search(r"ip:127\.0\.0\.1\tdefault\t4\t5\t99999\d\.?\d*\tadmitted\t", shown)
