@@ -38,6 +38,7 @@ __all__ = [
     "PolicyRow",
     "act",
     "digest_of",
+    "duration",
     "grant_amount",
     "identity_buckets",
     "identity_key",
@@ -89,6 +90,11 @@ class BucketRow:
         return (self.capacity - self.tokens) / self.refill_rate
 
     @property
+    def full_in(self) -> str:
+        """Time to full, in the largest units that matter."""
+        return duration(self.seconds_to_full) if self.seconds_to_full > 0 else "full"
+
+    @property
     def fill(self) -> int:
         """Percent full, for the bar."""
         return max(0, min(100, round(100 * self.tokens / self.capacity)))
@@ -126,6 +132,17 @@ SORTS = {
     "last_seen": lambda row: (row.age if row.age is not None else math.inf, row.key),
     "key": lambda row: row.key,
 }
+
+
+def duration(seconds: float) -> str:
+    """``42.5 s``, ``33 min 20 s``, ``5 h 12 min``, ``11 d 13 h``: readable at a glance."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60)):
+        if whole >= size:
+            return f"{whole // size} {unit} {whole % size // small_size} {small}"
+    return f"{whole // 60} min {whole % 60} s"
 
 
 def is_digest(query: str) -> bool:

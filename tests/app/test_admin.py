@@ -240,3 +240,14 @@ def test_a_composite_policy_shows_one_row_per_bucket_and_acts_on_all(
     assert [r.key for r in found] == [r.key for r in listed]
     staff.post(ACT, {"key": listed[1].key, "action": "grant", "amount": "1"})
     assert [anonymous.get("/api/ping").status_code for _ in range(2)] == [200, 429]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.04, "0.0 s"), (42.46, "42.5 s"), (2000, "33 min 20 s"), (5000, "1 h 23 min"), (18_720, "5 h 12 min"),
+     (1e6, "11 d 13 h")],
+)  # fmt: skip
+def test_durations_read_at_a_glance(seconds: float, text: str) -> None:
+    from ratelimit_app.inspection import duration
+
+    assert duration(seconds) == text

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from project.servers import ROOT, DemoServer, burst, migrate_demo
+from project.servers import ROOT, DemoServer, burst, get, migrate_demo
 from ratelimit_app.core.shedding import DenialCache
 
 CAPACITY = 5
@@ -74,6 +74,7 @@ def test_reset_grant_and_drain_are_seen_by_all_four_workers(
     migrate_demo(env, {"root": True})
     steps = [(("reset",), CAPACITY), (("grant", "ip:127.0.0.1", "2"), 2), (("drain",), 0)]
     with DemoServer(env, workers=4) as server:
+        assert get(server.port, "/static/admin/css/base.css") == 200  # DEBUG off, styled
         for args, admitted in steps:
             assert burst(server.port, "/api/ping", 200, 25)[200] in (0, CAPACITY)
             assert burst(server.port, "/api/ping", 200, 25)[200] == 0  # every worker sheds
