@@ -16,13 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def slow_policies() -> dict[str, dict[str, float]]:
-    return {"default": {"capacity": 5, "refill_rate": 1e-6},
-            "upload": {"capacity": 5, "refill_rate": 1e-6, "cost": 3}}  # fmt: skip
-
-
-@pytest.fixture
-def policies(slow_policies: Any) -> Any:
+def policies(slow_policies: Any) -> Any:  # from tests/app/conftest.py
     return slow_policies
 
 
