@@ -244,8 +244,11 @@ def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[Buck
     now, rows = runtime.store.now(), []
     for name in sorted(runtime.settings.policies):
         for key in runtime.limiters[name].keys_for(identity):
-            row = _row(runtime, key, runtime.store.get_state(key), now)
-            rows.append(replace(row, identity=identity))
+            try:
+                state = runtime.store.get_state(key)
+            except ValueError:  # another program's value under our key: not a bucket
+                continue
+            rows.append(replace(_row(runtime, key, state, now), identity=identity))
     return rows
 
 

@@ -1,10 +1,11 @@
 """Django signals on the core's event hook: ``rate_limited``, ``store_failed``,
 ``store_recovered``.
 
-Each signal joins the hook when its first receiver connects, so a site that listens to
-none of them pays nothing per request. Receivers get ``sender`` = the policy name (so
-``rate_limited.connect(handler, sender="login")`` hears one policy) and ``event``, the
-core ``Event`` (outcome, cost, remaining, retry_after, latency, the identity's digest).
+Each signal joins the hook when its first receiver connects and leaves it with the last
+one, so a site that listens to none of them pays nothing per request. Receivers get
+``sender`` = the policy name (so ``rate_limited.connect(handler, sender="login")`` hears
+one policy) and ``event``, the core ``Event`` (outcome, cost, remaining, retry_after,
+latency, the identity's digest).
 They run inside the request, in the thread that decided: keep them quick.
 """
 
@@ -30,6 +31,13 @@ class EventSignal(Signal):
     def connect(self, receiver: Any, *args: Any, **kwargs: Any) -> None:
         super().connect(receiver, *args, **kwargs)
         hub.subscribe(self.forward)
+
+    def disconnect(self, *args: Any, **kwargs: Any) -> bool:
+        """The last receiver gone, the signal leaves the hook: back to zero cost."""
+        found = super().disconnect(*args, **kwargs)
+        if not self.receivers:
+            hub.unsubscribe(self.forward)
+        return found
 
     def forward(self, event: Event) -> None:
         if event.outcome in self.outcomes:

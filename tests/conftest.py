@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ratelimit_app.core.events import hub
 from ratelimit_app.testing import redis_url_or_private
+
+
+@pytest.fixture(autouse=True)
+def isolated_event_hub() -> Iterator[None]:
+    """Listeners a test registers (METRICS=True, a signal receiver) end with the test."""
+    before = hub.listeners
+    yield
+    hub.listeners = before
 
 
 @pytest.fixture(scope="session")

@@ -72,8 +72,8 @@ def enable_metrics() -> PrometheusMetrics:
     with _lock:
         if _enabled is None:
             _enabled = PrometheusMetrics()
-            hub.subscribe(_enabled)
-        return _enabled
+    hub.subscribe(_enabled)  # again after a test or a reload removed it: idempotent
+    return _enabled
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pickle
+from io import StringIO
 from typing import Any
 
 import pytest
 import redis
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.test import Client
 
 from ratelimit_app.conf import get_runtime
@@ -193,6 +195,12 @@ def test_foreign_values_under_the_prefix_are_skipped(
         raw.close()
     assert response.status_code == 200
     assert [row.identity for row in response.context["rows"]] == ["ip:127.0.0.1"]
+    searched = staff.get(URL, {"q": "planted"})
+    assert searched.status_code == 200
+    assert [row.policy for row in searched.context["rows"]] == ["upload"]  # default: skipped
+    out = StringIO()
+    call_command("ratelimit", "list", stdout=out)
+    assert "1 live bucket(s)" in out.getvalue()
 
 
 def test_pagination_and_sorting(staff: Client, ratelimit: Any) -> None:

@@ -33,6 +33,7 @@ def heard() -> Iterator[tuple[list[Event], list[tuple[Any, Event]]]]:
     yield events, refused
     rate_limited.disconnect(receiver)
     hub.unsubscribe(events.append)
+    assert hub.listeners == ()  # the last receiver gone, the signal left the hook
 
 
 @pytest.mark.parametrize("backend", ["locmem", "django-redis"])
