@@ -123,7 +123,6 @@ class Listing:
     live: int  # live buckets under the prefix (capped at MAX_LISTED)
     matched: int
     capped: bool
-    read_at: datetime
 
 
 SORTS = {
@@ -231,10 +230,7 @@ def listing(
     chosen = [(k, s) for k, s in live if not wanted or _matches(runtime, k, query, policy)]
     rows = sorted(rows_for(runtime, chosen), key=SORTS[sort])
     shown = Paginator(rows, per_page).get_page(page)
-    return Listing(
-        list(shown.object_list), shown, len(live), len(rows), len(live) >= MAX_LISTED,
-        datetime.now(tz=UTC),
-    )  # fmt: skip
+    return Listing(list(shown.object_list), shown, len(live), len(rows), len(live) >= MAX_LISTED)
 
 
 def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[BucketRow]:
