@@ -49,6 +49,7 @@ from ratelimit_app.core import (
     parse_settings,
 )
 from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.stores.from_url import (
@@ -65,6 +66,7 @@ __all__ = [
     "RateLimitMiddleware",
     "RateLimitUnavailable",
     "RateLimiter",
+    "metrics_route",
     "rate_limit_exceeded_handler",
 ]
 
@@ -118,6 +120,7 @@ class _Running:
     limits: AsyncLimits
     identity: Identity | None
     checked: bool = False  # the app's declared limits are known to be valid
+    listener: Listener | None = None  # the app's on_breach, subscribed to the event hook
 
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
@@ -161,8 +164,12 @@ class RateLimiter:
         settings: Mapping[str, Any] | None = None,
         *,
         identity: Identity | None = None,
+        on_breach: Listener | None = None,
         **overrides: Any,
     ) -> None:
+        """``on_breach(event)`` is called for each request the app refuses (or, in shadow
+        mode, would refuse) while the lifespan is open; it runs in the event loop."""
+        self.on_breach = on_breach
         self.settings = parse_settings(
             {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
         )
@@ -187,6 +194,10 @@ class RateLimiter:
             store = make_lazy_async_store(self.options)
             warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
             running = _Running(self, async_limits(self.settings, store), self.identity)
+            if self.on_breach is not None:
+                running.listener = hub.subscribe(
+                    scoped(self.on_breach, running.limits.limiters.values, BREACHES)
+                )
             app.state.ratelimit = running
         return running
 
@@ -199,6 +210,9 @@ class RateLimiter:
         try:
             yield
         finally:
+            if running.listener is not None:
+                hub.unsubscribe(running.listener)
+                running.listener = None
             await close_async_store(running.limits.store)
 
     def check_app(self, app: FastAPI) -> None:
@@ -294,3 +308,15 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def metrics_route(app: FastAPI, path: str = "/metrics") -> None:
+    """Serve the Prometheus metrics at ``path``; with ``RateLimitMiddleware``, add the
+    path to its ``exempt_paths``."""
+    from ratelimit_app.core.metrics import render_metrics
+
+    async def ratelimit_metrics(request: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, ratelimit_metrics, include_in_schema=False)

@@ -28,6 +28,7 @@ from ratelimit_app.core import (
     denial_body,
     parse_settings,
 )
+from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
@@ -38,7 +39,7 @@ from ratelimit_app.core.stores.from_url import (
 )
 from ratelimit_app.core.workers import warn_if_split
 
-__all__ = ["RateLimiter", "default_identity"]
+__all__ = ["RateLimiter", "default_identity", "metrics_route"]
 
 WHERE = "app.config['RATELIMIT']"
 _MARK = "_ratelimit"
@@ -84,9 +85,17 @@ class RateLimiter:
     """The extension object; holds declarations, never per-app state."""
 
     def __init__(
-        self, app: Flask | None = None, *, identity: Identity | None = None, **overrides: Any
+        self,
+        app: Flask | None = None,
+        *,
+        identity: Identity | None = None,
+        on_breach: Listener | None = None,
+        **overrides: Any,
     ) -> None:
+        """``on_breach(event)`` is called for each request this app refuses (or, in
+        shadow mode, would refuse), with the core ``Event``; it runs in the request."""
         self.identity = identity
+        self.on_breach = on_breach
         self.overrides = overrides
         self._declared: list[tuple[str, str, float | None]] = []
         self._settings: list[Settings] = []
@@ -105,11 +114,14 @@ class RateLimiter:
             _check_limit(settings, view, policy, cost)
         store = make_sync_store(options)
         warn_if_split(options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
-        app.extensions["ratelimit"] = _AppState(
+        state = _AppState(
             sync_limits(settings, store),
             default,
             self.identity or _default_identity_for(settings.trusted_proxy_count),
         )
+        app.extensions["ratelimit"] = state
+        if self.on_breach is not None:
+            hub.subscribe(scoped(self.on_breach, state.limits.limiters.values, BREACHES))
         self._settings.append(settings)
         app.before_request(_before_request)
         app.after_request(_after_request)
@@ -191,3 +203,15 @@ def _after_request(response: Response) -> Response:
         # extend, not update: these names are ours, and update rescans the list per header
         response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]))
     return response
+
+
+def metrics_route(app: Flask, path: str = "/metrics") -> None:
+    """Serve the Prometheus metrics at ``path`` (never rate-limited itself)."""
+    from ratelimit_app.core.metrics import render_metrics
+
+    def ratelimit_metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, content_type=content_type)
+
+    setattr(ratelimit_metrics, _EXEMPT, True)
+    app.add_url_rule(path, "ratelimit_metrics", ratelimit_metrics)

@@ -10,6 +10,8 @@ as in the Django demo.
   and refill rate (1 token/s), e.g. for the multi-worker tests.
 - ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
+- ``RATELIMIT_MODE``: ``enforce`` (default) or ``shadow`` (report denials, refuse none).
+- ``RATELIMIT_METRICS=1``: Prometheus metrics at ``/metrics``.
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -59,6 +61,8 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "rl"),
         "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
+        "MODE": env.get("RATELIMIT_MODE", "enforce"),
+        "METRICS": env.get("RATELIMIT_METRICS", "0") == "1",
         "POLICIES": {"default": default},
     }
 

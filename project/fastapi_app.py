@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter
+from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, metrics_route
 
 from project.demo_config import UPLOAD_COST, configure_logging, demo_settings
 
 
 def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     configure_logging()
-    limiter = RateLimiter(settings if settings is not None else demo_settings())
+    settings = settings if settings is not None else demo_settings()
+    limiter = RateLimiter(settings)
     app = FastAPI(title="ratelimit_app demo", lifespan=limiter.lifespan)
     limiter.install(app)
 
@@ -37,6 +38,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
+    if settings.get("METRICS"):
+        metrics_route(app)
     return app
 
 

@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from flask import Flask, jsonify
-from ratelimit_app.adapters.flask import RateLimiter
+from ratelimit_app.adapters.flask import RateLimiter, metrics_route
 
 from project.demo_config import UPLOAD_COST, configure_logging, demo_settings
 
@@ -49,6 +49,8 @@ def create_app(settings: Mapping[str, Any] | None = None) -> Flask:
         return jsonify(ok=True)
 
     limiter.init_app(app)
+    if app.config["RATELIMIT"].get("METRICS"):
+        metrics_route(app)
     return app
 
 

@@ -75,6 +75,21 @@ class DemoServer:
         self.log.close()
 
 
+def migrate_demo(env: dict[str, str], users: dict[str, bool]) -> None:
+    """Create the demo's database (``DJANGO_DB_PATH`` in ``env``) and its users:
+    name -> superuser (True) or staff without any permission (False); password = name."""
+    full = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "project.settings"}
+    run = [sys.executable, "manage.py"]
+    subprocess.run([*run, "migrate", "-v", "0"], cwd=ROOT, env=full, check=True, timeout=300)
+    script = (
+        "from django.contrib.auth import get_user_model\n"
+        f"for name, superuser in {users!r}.items():\n"
+        "    get_user_model().objects.create_user(name, password=name, is_staff=True,\n"
+        "                                         is_superuser=superuser)\n"
+    )
+    subprocess.run([*run, "shell", "-c", script], cwd=ROOT, env=full, check=True, timeout=300)
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """Stop a server started with ``start_new_session=True`` and all its workers."""
     if process.poll() is not None:

@@ -2,7 +2,7 @@
 the limited endpoints."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("plain/ping", views.plain_ping, name="plain-ping"),
     path("plain/upload", views.plain_upload, name="plain-upload"),
     path("healthz", views.health, name="health"),
+    path("", include("ratelimit_app.urls")),  # /metrics
 ]

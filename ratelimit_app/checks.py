@@ -19,6 +19,8 @@ ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
 ratelimit.E009          RETRY_INTERVAL is not a number of seconds >= 0
 ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
+ratelimit.E020          MODE or a policy's "mode" is not "enforce" or "shadow"
+ratelimit.E021          METRICS is True but prometheus_client is not installed
 ratelimit.W001          the cache backend cannot make decisions atomic across processes
 ratelimit.W002          (--deploy) local-memory buckets are per process
 ======================  ==========================================================
@@ -53,6 +55,8 @@ _HINTS = {
     "E009": "Seconds to wait before retrying a failed store, e.g. 1.0.",
     "E010": "True or False.",
     "E011": "Add the policy to RATELIMIT['POLICIES'] or fix the name in the view.",
+    "E020": '"enforce" refuses denied requests; "shadow" only reports them.',
+    "E021": "pip install 'ratelimit-app[prometheus]', or set METRICS to False.",
 }
 # Each kind of problem the settings parser reports has one stable id.
 _IDS = {
@@ -67,6 +71,8 @@ _IDS = {
     Problem.RETRY_INTERVAL: "E009",
     Problem.FLAG: "E010",
     Problem.UNKNOWN_POLICY: "E011",
+    Problem.MODE: "E020",
+    Problem.METRICS: "E021",
 }
 
 

@@ -48,6 +48,8 @@ class Problem(StrEnum):
     UNKNOWN_POLICY = "unknown_policy"
     STORAGE = "storage"  # Flask/FastAPI storage URL and connection settings
     VALUE = "value"  # an argument given in code rather than in settings
+    MODE = "mode"  # MODE or a policy's "mode": enforce or shadow
+    METRICS = "metrics"  # METRICS switched on without prometheus_client installed
 
 
 class ConfigError(ValueError):

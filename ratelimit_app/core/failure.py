@@ -83,15 +83,17 @@ class StoreFailureHandler:
             f" ({unlogged} more short outages since the last report)" if unlogged else "",
         )  # fmt: skip
 
-    def succeeded(self) -> None:
+    def succeeded(self) -> bool:
+        """Back to normal; True for the one caller that ended the incident."""
         if self.down_until is None:
-            return
+            return False
         with self._lock:
             was_down = self.down_until is not None
             self.down_until = None
             logged, self._incident_logged = self._incident_logged, False
         if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")
+        return was_down
 
     def decide(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         """The decision to give while the store is unavailable."""

@@ -54,7 +54,15 @@ def safe_identity(identity: str) -> str:
 
 
 def log_identity(identity: str) -> str:
-    """A short digest to log above DEBUG instead of the raw client identity."""
+    """The short digest logs and events carry instead of the raw client identity
+    (cached for short identities: a flood repeats the same few)."""
+    if len(identity) <= _MAX_CACHED_IDENTITY:
+        return _cached_digest(identity)
+    return hash_identity(identity)[1:13]
+
+
+@lru_cache(maxsize=16384)
+def _cached_digest(identity: str) -> str:
     return hash_identity(identity)[1:13]
 
 

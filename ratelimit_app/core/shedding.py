@@ -5,8 +5,11 @@ After the store denies a key, we know its tokens ``r`` as of a moment no earlier
 consumer can only lower the tokens, so at a later ``now`` the bucket holds at most
 ``min(C, r + (now - sent_at) * R)``. While that upper bound is below the cost, the store
 would deny too, and we say so here. The one thing that raises tokens outside the
-arithmetic is an explicit reset from another process (admin, management command); after
-one, this process may keep denying a key for at most the ``retry_after`` it last reported.
+arithmetic is an action from another process (reset, grant from the admin or the
+management command), which this process cannot see. So a remembered denial is trusted
+for at most ``max_age`` seconds (default 1 s) after it was learned, then the store is
+asked again: an admin action reaches every worker within ``max_age``, and a flood still
+costs each worker at most one round trip per key per ``max_age``.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ class DenialCache:
     """Bounded map of recent denials, by the limiter's key for the identity."""
 
     def __init__(
-        self, max_keys: int = 10_000, clock: Callable[[], float] = time.monotonic
+        self,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        max_age: float = 1.0,
     ) -> None:
         self.max_keys = max_keys
+        self.max_age = max_age
         self.clock = clock
         self._lock = threading.Lock()
         # key -> (sent_at, remaining, config of the bucket that denied)
@@ -46,9 +53,11 @@ class DenialCache:
         if entry is None:
             return None
         sent_at, remaining, config = entry
-        bound = remaining + max(0.0, now - sent_at) * config.refill_rate
-        if bound < cost - _MARGIN * max(1.0, cost):
-            return decide(config, cost, False, min(config.capacity, bound))
+        age = now - sent_at
+        if age < self.max_age:  # older: another process may have reset or granted since
+            bound = remaining + max(0.0, age) * config.refill_rate
+            if bound < cost - _MARGIN * max(1.0, cost):
+                return decide(config, cost, False, min(config.capacity, bound))
         self.forget(key)
         return None
 

@@ -14,19 +14,25 @@ import pytest
 import redis
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
+from ratelimit_app.adapters.fastapi import (
+    RateLimit,
+    RateLimiter,
+    RateLimitMiddleware,
+    metrics_route,
+)
 from starlette.types import Message, Receive, Scope, Send
 
 from ratelimit_app.core import ConfigError, Decision
+from ratelimit_app.core.events import Event, hub
 from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.core.stores.from_url import LoopLocalStore
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 
 
-def make_app(storage_url: str, key_prefix: str, **extra: Any) -> FastAPI:
+def make_app(storage_url: str, key_prefix: str, on_breach: Any = None, **extra: Any) -> FastAPI:
     settings = {"STORAGE_URL": storage_url, "KEY_PREFIX": key_prefix, "POLICIES": POLICIES}
-    limiter = RateLimiter({**settings, **extra})
+    limiter = RateLimiter({**settings, **extra}, on_breach=on_breach)
     app = FastAPI(lifespan=limiter.lifespan)
     limiter.install(app)
 
@@ -377,3 +383,35 @@ async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefi
         denied = await client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json()["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+@pytest.mark.parametrize("mode", ["enforce", "shadow"])
+async def test_on_breach_hears_each_refusal_once_while_the_app_runs(
+    storage_url: str, key_prefix: str, mode: str
+) -> None:
+    heard: list[Event] = []
+    everything: list[Event] = []
+    hub.subscribe(everything.append)
+    before = hub.listeners  # the hub before the app exists (install subscribes on_breach)
+    app = make_app(storage_url, key_prefix, on_breach=heard.append, MODE=mode)
+    try:
+        async with serve(app) as client:
+            codes = [(await client.get("/ping")).status_code for _ in range(8)]
+        after = hub.listeners
+    finally:
+        hub.unsubscribe(everything.append)
+    refused = "shadow_denied" if mode == "shadow" else ("denied", "shed")
+    assert codes == ([200] * 8 if mode == "shadow" else [200] * 5 + [429] * 3)
+    assert len(heard) == 3 and all(e.outcome in refused for e in heard)
+    assert [e.outcome for e in everything][:5] == ["allowed"] * 5 and len(everything) == 8
+    assert after == before  # on_breach left with the lifespan
+
+
+async def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix: str) -> None:
+    app = make_app(storage_url, key_prefix, METRICS=True)
+    metrics_route(app)
+    async with serve(app) as client:
+        await client.get("/ping")
+        page = await client.get("/metrics")
+    assert page.status_code == 200
+    assert 'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.text

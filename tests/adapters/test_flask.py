@@ -10,15 +10,18 @@ import pytest
 import redis
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
-from ratelimit_app.adapters.flask import RateLimiter
+from ratelimit_app.adapters.flask import RateLimiter, metrics_route
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.events import Event, hub
 from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 
 
-def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, RateLimiter]:
+def make_app(
+    storage_url: str, key_prefix: str, on_breach: Any = None, **extra: Any
+) -> tuple[Flask, RateLimiter]:
     app = Flask(__name__)
     app.config["RATELIMIT"] = {
         "STORAGE_URL": storage_url,
@@ -26,7 +29,7 @@ def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, Ra
         "POLICIES": POLICIES,
         **extra,
     }
-    limiter = RateLimiter()
+    limiter = RateLimiter(on_breach=on_breach)
 
     @app.get("/ping")
     @limiter.limit("default")
@@ -260,3 +263,35 @@ def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str
     denied = client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+@pytest.mark.parametrize("mode", ["enforce", "shadow"])
+def test_on_breach_hears_each_refusal_of_its_app_once(
+    storage_url: str, key_prefix: str, mode: str
+) -> None:
+    heard: list[Event] = []
+    app, _ = make_app(storage_url, key_prefix, on_breach=heard.append, MODE=mode)
+    other, _ = make_app(storage_url, key_prefix + "o")  # another app: not its breaches
+    everything: list[Event] = []
+    hub.subscribe(everything.append)
+    try:
+        codes = [app.test_client().get("/ping").status_code for _ in range(8)]
+        other_codes = [other.test_client().get("/ping").status_code for _ in range(8)]
+    finally:
+        hub.unsubscribe(everything.append)
+    refused = "shadow_denied" if mode == "shadow" else ("denied", "shed")
+    assert codes == ([200] * 8 if mode == "shadow" else [200] * 5 + [429] * 3)
+    assert other_codes == [200] * 5 + [429] * 3
+    assert len(heard) == 3 and all(e.outcome in refused for e in heard)
+    assert len(everything) == 16  # one event per decision, both apps
+    assert [e.outcome for e in everything[:5]] == ["allowed"] * 5
+
+
+def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix: str) -> None:
+    app, _ = make_app(storage_url, key_prefix, METRICS=True)
+    metrics_route(app)
+    client = app.test_client()
+    client.get("/ping")
+    page = client.get("/metrics")
+    assert page.status_code == 200 and "X-RateLimit-Remaining" not in page.headers
+    assert b'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.data

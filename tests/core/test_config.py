@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from ratelimit_app.core import ConfigError, RateLimitConfig, parse_settings
+from ratelimit_app.core import (
+    ConfigError,
+    Problem,
+    RateLimitConfig,
+    parse_settings,
+    settings_errors,
+)
 from ratelimit_app.core.config import MAX_TTL
 
 BAD_NUMBERS = [0, -1, math.nan, math.inf, -math.inf, "5", None, True]
@@ -52,6 +58,10 @@ def test_ttl_is_time_to_full_rounded_up_and_bounded(capacity, rate, ttl) -> None
         ({"RETRY_INTERVAL": math.nan}, "RETRY_INTERVAL"),
         ({"IETF_HEADERS": "yes"}, "IETF_HEADERS"),
         ({"CACHES": "default"}, "unknown setting"),
+        ({"MODE": "dry-run"}, r"MODE'\]: must be one of \['enforce', 'shadow'\]"),
+        ({"POLICIES": {"p": {"capacity": 2, "refill_rate": 1, "mode": 1}}}, r"\['mode'\]"),
+        ({"POLICIES": {"p": {"buckets": [], "mode": "shadow"}}}, "empty"),
+        ({"METRICS": "on"}, "METRICS"),
     ],
 )
 def test_settings_errors_name_the_setting(raw: dict, message: str) -> None:
@@ -70,3 +80,20 @@ def test_settings_defaults_and_extra_keys() -> None:
     )
     with pytest.raises(ConfigError, match="unknown rate-limit policy 'nope'"):
         settings.policy("nope")
+
+
+def test_mode_is_global_with_per_policy_overrides() -> None:
+    shape = {"capacity": 2, "refill_rate": 1}
+    raw = {
+        "MODE": "shadow",
+        "POLICIES": {
+            "new": shape,
+            "old": {**shape, "mode": "enforce"},
+            "both": {"buckets": [shape, shape], "mode": "shadow"},
+        },
+    }
+    settings = parse_settings(raw)
+    assert [settings.shadow(n) for n in ("new", "old", "both")] == [True, False, True]
+    assert not parse_settings({}).shadow("default")
+    errors = settings_errors({"MODE": "x", "POLICIES": {"p": {**shape, "mode": "y"}}})
+    assert [e.kind for e in errors] == [Problem.MODE, Problem.MODE]

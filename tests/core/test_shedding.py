@@ -69,3 +69,25 @@ def test_bound_counts_only_refill_since_the_request_left(redis_url: str, key_pre
         assert not d.allowed and d.remaining == 0.0
     finally:
         client.close()
+
+
+def test_a_remembered_denial_expires_so_a_reset_elsewhere_is_seen(
+    redis_url: str, key_prefix: str
+) -> None:
+    """Another process's reset or grant is invisible here: the memory is trusted for
+    ``max_age`` seconds only, whatever the refill rate says."""
+    clock = ManualClock()
+    client = redis.Redis.from_url(redis_url)
+    slow = RateLimitConfig(capacity=5, refill_rate=1e-6)
+    store = RedisStore(client, clock=clock)
+    ours = TokenBucketRateLimiter(slow, store, key_prefix=key_prefix)
+    admin = TokenBucketRateLimiter(slow, store, key_prefix=key_prefix, shed_denials=False)
+    try:
+        ours.allow_request("k", 5)
+        assert not ours.allow_request("k")  # remembered: Redis would say the same for days
+        admin.reset("k")
+        assert not ours.allow_request("k")  # within max_age: still shed locally
+        clock.advance(ours.denials.max_age)  # type: ignore[union-attr]
+        assert ours.allow_request("k").allowed
+    finally:
+        client.close()

@@ -72,7 +72,8 @@ def test_four_workers_on_one_redis_admit_exactly_capacity(
         codes = _burst(port)
     assert codes.count(200) == CAPACITY
     assert codes.count(429) == BURST - CAPACITY
-    assert log.read_text().count("rate limited: policy=default") == BURST - CAPACITY
+    # one first line per worker, the rest counted into summaries (not one line each)
+    assert 1 <= log.read_text().count("rate limited: policy=default identity=") <= 4
     assert "process memory" not in log.read_text()  # shared buckets: nothing to warn of
     key = f"{key_prefix}:default:127.0.0.1"
     assert stored_tokens(redis_client, key) == pytest.approx(0, abs=0.01)
