@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.stores.from_url import check_redis_url
 
-__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings"]
+__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings", "django_redis_url"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 
@@ -40,6 +41,18 @@ def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
     if url:
         return url
     return DEFAULT_REDIS_URL if use_redis else "memory://"
+
+
+def django_redis_url(env: Mapping[str, str] | None = None) -> str:
+    """The Django demo's ``REDIS_URL``: empty (local memory) or a Redis URL, checked here
+    because django-redis would take any string and fail on every request instead."""
+    url = (os.environ if env is None else env).get("REDIS_URL", "")
+    if not url:
+        return ""
+    try:
+        return check_redis_url(url)
+    except ConfigError as exc:
+        raise exc.at("environment variable REDIS_URL") from None
 
 
 def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False) -> dict[str, Any]:

@@ -12,7 +12,10 @@ def test_plain_identities_stay_readable(plain: str) -> None:
     assert build_key("rl", "ping", plain) == f"rl:ping:{plain}"
 
 
-@pytest.mark.parametrize("odd", ["", "a b", "a\r\nSET x", "x" * 65, "ü", "*", "#abc"])
+# "user:1\n": a trailing newline must not pass as plain ("$" would match before it)
+@pytest.mark.parametrize(
+    "odd", ["", "a b", "a\r\nSET x", "x" * 65, "ü", "*", "#abc", "user:1\n", "\nuser:1"]
+)
 def test_odd_identities_are_hashed(odd: str) -> None:
     safe = safe_identity(odd)
     assert safe.startswith("#") and len(safe) == 41 and safe != odd

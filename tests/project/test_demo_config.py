@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from project import fastapi_app, flask_app
-from project.demo_config import DEFAULT_REDIS_URL, demo_settings
+from project.demo_config import DEFAULT_REDIS_URL, demo_settings, django_redis_url
 from ratelimit_app.core import ConfigError
 
 
@@ -29,6 +29,14 @@ def test_demo_policies_and_their_overrides() -> None:
     settings = demo_settings(env)
     assert settings["POLICIES"]["upload"] == {"capacity": 50, "refill_rate": 1e-6, "cost": 3}
     assert settings["KEY_PREFIX"] == "x"
+
+
+@pytest.mark.parametrize("url", ["foo://bar", "memory://", "redis://", "localhost:6379"])
+def test_the_django_demo_takes_only_a_redis_url(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"^environment variable REDIS_URL: must be 'redis"):
+        django_redis_url({"REDIS_URL": url})
+    assert django_redis_url({}) == ""
+    assert django_redis_url({"REDIS_URL": "unix:///run/redis.sock"}) == "unix:///run/redis.sock"
 
 
 def test_a_non_number_names_the_variable() -> None:
