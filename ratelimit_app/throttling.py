@@ -10,6 +10,7 @@ import time.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework.exceptions import APIException, Throttled
@@ -63,11 +64,22 @@ class TokenBucketThrottle(BaseThrottle):
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF's handler, with our denial body (``detail`` + exact ``retry_after``) on 429s
-    we caused. Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
+    where our bucket's wait is the binding one. Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``
+    to this dotted path.
+
+    DRF's ``Throttled.wait`` is the longest wait of the throttles that refused, rounded
+    up; when another throttle (say ``AnonRateThrottle``) waits longer, its body and its
+    ``Retry-After`` stay, so no client is told to come back too early."""
     response = drf_exception_handler(exc, context)
     request = context.get("request")
     if response is not None and isinstance(exc, Throttled) and request is not None:
         found = recorded(request)
-        if found is not None and not found[1].allowed:
+        if found is not None and not found[1].allowed and _binding(exc, found[1]):
             response.data = denial_body(found[1])
     return response
+
+
+def _binding(exc: Throttled, decision: Decision) -> bool:
+    """Our wait is the one DRF reports (both in whole seconds, rounded up)."""
+    longest = getattr(exc, "wait", None)  # DRF sets it; its type stubs do not declare it
+    return longest is None or math.ceil(decision.retry_after) >= longest

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
+from django.utils.http import http_date
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from ratelimit_app.conf import get_runtime
 from ratelimit_app.core import ConfigError
+from ratelimit_app.responses import add_headers, remember
 from ratelimit_app.testing import free_port
 from ratelimit_app.throttling import TokenBucketThrottle, view_cost
 
@@ -115,6 +120,56 @@ def test_store_outage_never_gives_a_500(client, ratelimit, settings, mode, statu
     response = client.get("/api/ping")
     assert response.status_code == status
     assert "Retry-After" in response or status == 200
+
+
+_addresses = itertools.count(1)
+
+
+@pytest.fixture
+def fresh_client() -> Client:
+    """A client from an address no other test uses: DRF's own throttles keep their
+    history in the default cache, by address."""
+    return Client(REMOTE_ADDR=f"192.0.2.{next(_addresses)}")
+
+
+def test_another_throttles_longer_wait_is_kept(fresh_client: Client, ratelimit: Any) -> None:
+    """3 per hour next to our 5 tokens: once both refuse, DRF's hour-long wait binds, and
+    neither our middleware nor our exception handler may shorten it to our 1 second."""
+    codes = [fresh_client.get("/api/two-throttles").status_code for _ in range(6)]
+    assert codes == [200, 200, 200, 429, 429, 429]  # the hourly throttle refuses from #4
+    denied = fresh_client.get("/api/two-throttles")  # our bucket is empty too now
+    assert denied["X-RateLimit-Remaining"] == "0"
+    assert int(denied["Retry-After"]) >= 3599
+    assert "retry_after" not in denied.json()  # DRF's body: its wait, not ours
+    assert "Expected available in 3" in denied.json()["detail"]
+
+
+def test_our_longer_wait_binds_beside_another_throttle(
+    fresh_client: Client, ratelimit: Any
+) -> None:
+    ratelimit(POLICIES={"default": {"capacity": 1, "refill_rate": 1e-4}})  # 10,000 s a token
+    codes = [fresh_client.get("/api/two-throttles").status_code for _ in range(3)]
+    assert codes == [200, 429, 429]  # ours refuses alone: ours binds
+    denied = fresh_client.get("/api/two-throttles")  # both refuse: ours waits longer
+    body = denied.json()
+    assert body["retry_after"] > 3600
+    assert denied["Retry-After"] == str(math.ceil(body["retry_after"]))
+
+
+@pytest.mark.parametrize(
+    ("present", "kept"),
+    [("7200", True), ("0", False), ("soon", False), (http_date(time.time() + 7200), True),
+     (http_date(time.time() - 60), False)],
+)  # fmt: skip
+def test_a_retry_after_already_present_is_never_lowered(
+    ratelimit: Any, present: str, kept: bool
+) -> None:
+    request = RequestFactory().get("/")
+    limiter = get_runtime().limiter("default")
+    limiter.allow_request("ip:retry-after", 5)
+    remember(request, "default", limiter.allow_request("ip:retry-after"))
+    response = add_headers(request, HttpResponse(status=429, headers={"Retry-After": present}))
+    assert response["Retry-After"] == (present if kept else "1")
 
 
 class CostlyView(APIView):
