@@ -4,7 +4,9 @@
 keys of ``ratelimit_app.core.stores.from_url``) when it is built. Its ``lifespan`` opens the store
 (a Redis client over a blocking pool, in the app's own event loop), checks every
 ``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies, and
-closes the store at shutdown; ``install(app)`` registers the 429 handler::
+closes the store at shutdown; ``install(app)`` registers the 429 handler (and the 503 one
+for ``ON_STORE_ERROR = "raise"``) and documents both on every limited route of the
+app's OpenAPI schema::
 
     limiter = RateLimiter({"STORAGE_URL": "redis://localhost:6379/0", "POLICIES": {...}})
     app = FastAPI(lifespan=limiter.lifespan)
@@ -39,6 +41,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ratelimit_app.core import (
     ConfigError,
     Decision,
+    Settings,
+    StoreError,
     client_ip,
     denial_body,
     parse_settings,
@@ -58,6 +62,7 @@ __all__ = [
     "RateLimitMiddleware",
     "RateLimiter",
     "rate_limit_exceeded_handler",
+    "store_unavailable_handler",
 ]
 
 WHERE = "RateLimiter settings"
@@ -76,6 +81,50 @@ async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Respo
     if not isinstance(exc, RateLimitExceeded):  # registered for this class only
         raise exc
     return JSONResponse(denial_body(exc.decision), status_code=429, headers=exc.headers)
+
+
+async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """``ON_STORE_ERROR = "raise"``: a 503 that says why, as in Django, never a 500."""
+    return _unavailable()
+
+
+def _unavailable() -> JSONResponse:
+    body = {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+_WAIT = {"description": "Seconds to wait, rounded up", "schema": {"type": "integer", "minimum": 1}}
+_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail", "retry_after"],
+            "properties": {
+                "detail": {"type": "string"},
+                "retry_after": {"type": "number", "minimum": 0},
+            },
+        }
+    }
+}
+
+
+def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
+    """The answers a limited route adds to its OpenAPI responses."""
+    answers: dict[int | str, dict[str, Any]] = {
+        429: {
+            "description": "Rate limited: the caller's bucket holds less than the request "
+            "costs. retry_after is the exact wait in seconds.",
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    }
+    if settings.on_store_error == "raise":
+        answers[503] = {
+            "description": 'The rate-limit store is unavailable (ON_STORE_ERROR = "raise").',
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    return answers
 
 
 @dataclass(slots=True)
@@ -135,8 +184,32 @@ class RateLimiter:
         self.identity = identity
 
     def install(self, app: FastAPI) -> None:
-        """Render denials with the core's JSON body (``{"detail", "retry_after"}``)."""
+        """Render denials with the core's JSON body (``{"detail", "retry_after"}``) and
+        store failures under ``"raise"`` as a 503; list both among the responses of
+        every limited route when the OpenAPI schema is built (routes declared after
+        ``install`` included)."""
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
+        app.add_exception_handler(StoreError, store_unavailable_handler)
+        build_schema = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                self.document(app)
+            return build_schema()
+
+        app.openapi = openapi  # type: ignore[method-assign]
+
+    def document(self, app: FastAPI) -> None:
+        """Add the 429 (and under ``"raise"`` the 503) to each limited route's responses."""
+        answers = _documented(self.settings)
+        exempt = [set(arguments["exempt_paths"]) for arguments in _middleware_arguments(app)]
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            global_limit = any(route.path not in paths for paths in exempt)
+            if global_limit or any(True for _ in _dependencies(route.dependant)):
+                for status, answer in answers.items():
+                    route.responses.setdefault(status, answer)
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -161,13 +234,19 @@ class RateLimiter:
                 raise ConfigError(f"{where}: {exc}") from None
 
 
-def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+def _middleware_arguments(app: FastAPI) -> Iterator[dict[str, Any]]:
+    """The arguments (defaults filled in) of each ``RateLimitMiddleware`` on the app."""
     for entry in app.user_middleware:
         factory: Any = entry.cls
         if factory is RateLimitMiddleware:
             given = inspect.signature(RateLimitMiddleware).bind(None, *entry.args, **entry.kwargs)
             given.apply_defaults()
-            yield "RateLimitMiddleware", given.arguments["policy"], given.arguments["cost"]
+            yield given.arguments
+
+
+def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+    for arguments in _middleware_arguments(app):
+        yield "RateLimitMiddleware", arguments["policy"], arguments["cost"]
     for route in app.routes:
         if isinstance(route, APIRoute):
             for limit in _dependencies(route.dependant):
@@ -223,7 +302,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         running = _running(scope["app"])
-        decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+        try:
+            decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+        except StoreError:  # ON_STORE_ERROR = "raise"; outside the app's exception handlers
+            await _unavailable()(scope, receive, send)
+            return
         headers = running.headers(decision, self.policy)
         if not decision.allowed:
             denial = JSONResponse(denial_body(decision), status_code=429, headers=headers)

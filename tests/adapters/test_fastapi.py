@@ -17,7 +17,7 @@ from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMidd
 from starlette.types import Message, Receive, Scope, Send
 
 from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
-from ratelimit_app.testing import RedisServer
+from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 
 
@@ -304,3 +304,50 @@ async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefi
         denied = await client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json()["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+def test_the_schema_documents_429_on_limited_routes_only() -> None:
+    schema = make_app("memory://", "rl").openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post")]:
+        answers = schema["paths"][path][method]["responses"]
+        assert answers["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+        body = answers["429"]["content"]["application/json"]["schema"]
+        assert set(body["required"]) == {"detail", "retry_after"}
+        assert "503" not in answers  # fallback: a store failure is decided in memory
+    assert "429" not in schema["paths"]["/free"]["get"]["responses"]
+
+
+def test_under_raise_and_a_global_middleware_the_schema_adds_503_everywhere() -> None:
+    app = make_app("memory://", "rl", ON_STORE_ERROR="raise")
+    app.add_middleware(RateLimitMiddleware, policy="default", exempt_paths=["/docs"])
+    schema = app.openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post"), ("/free", "get")]:
+        assert {"429", "503"} <= set(schema["paths"][path][method]["responses"])
+
+
+async def statuses_outside_the_schema(app: FastAPI, tries: int = 8) -> set[tuple[str, int]]:
+    """Call every operation of the app's schema ``tries`` times (past any bucket's
+    capacity); what answered with a status the schema does not list for it."""
+    found: set[tuple[str, int]] = set()
+    async with serve(app) as client:
+        for path, operations in app.openapi()["paths"].items():
+            for method, operation in operations.items():
+                for _ in range(tries):
+                    status = (await client.request(method, path)).status_code
+                    if str(status) not in operation["responses"]:
+                        found.add((f"{method.upper()} {path}", status))
+    return found
+
+
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize("store", ["memory", "redis-down"])
+async def test_every_status_a_route_answers_is_in_its_schema(
+    store: str, middleware: bool, key_prefix: str
+) -> None:
+    """The check Schemathesis calls status-code conformance, on every operation: 200,
+    429 once the bucket is empty, and 503 while the store is down under "raise"."""
+    url = "memory://" if store == "memory" else f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(url, key_prefix, ON_STORE_ERROR="raise", SOCKET_TIMEOUT=0.5)
+    if middleware:
+        app.add_middleware(RateLimitMiddleware, policy="upload")
+    assert await statuses_outside_the_schema(app) == set()
