@@ -13,12 +13,21 @@ import httpx
 import pytest
 import redis
 from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import event, given, settings
 from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
 from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
 from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
 def make_app(storage_url: str, key_prefix: str, **extra: Any) -> FastAPI:
@@ -351,3 +360,32 @@ async def test_every_status_a_route_answers_is_in_its_schema(
     if middleware:
         app.add_middleware(RateLimitMiddleware, policy="upload")
     assert await statuses_outside_the_schema(app) == set()
+
+
+def policy_app(raw: dict[str, Any]) -> FastAPI:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    limiter = RateLimiter({"STORAGE_URL": "memory://", **raw})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+    for route, policy in enumerate(["default", "upload"]):
+        app.get(f"/{route}", dependencies=[Depends(RateLimit(policy))])(lambda: "ok")
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused when the limiter is built with a ConfigError (nothing else), or only 200s
+    and 429s (TestClient raises any exception the app lets through)."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused when built")
+        return
+    event("accepted")
+    with TestClient(app) as client:
+        for route, forwarded_for in requests:
+            headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+            response = client.get(f"/{route}", headers=headers)
+            check_headers(response.status_code, response.headers)

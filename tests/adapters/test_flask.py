@@ -10,11 +10,19 @@ import pytest
 import redis
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from hypothesis import event, given, settings
 from ratelimit_app.adapters.flask import RateLimiter
 
 from ratelimit_app.core import ConfigError
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
 def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, RateLimiter]:
@@ -253,3 +261,32 @@ def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str
     denied = client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+def policy_app(raw: dict[str, Any]) -> Flask:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    app = Flask(__name__)
+    app.config["RATELIMIT"] = {"STORAGE_URL": "memory://", **raw}
+    limiter = RateLimiter()
+    app.get("/0")(limiter.limit("default")(lambda: "0"))
+    app.get("/1", endpoint="upload")(limiter.limit("upload")(lambda: "1"))
+    limiter.init_app(app)
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused at init_app with a ConfigError (nothing else), or only 200s and 429s."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused at init_app")
+        return
+    event("accepted")
+    client = app.test_client()
+    for route, forwarded_for in requests:
+        headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+        response = client.get(f"/{route}", headers=headers)
+        check_headers(response.status_code, response.headers)

@@ -8,17 +8,30 @@ import time
 from typing import Any
 
 import pytest
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponse
-from django.test import Client, RequestFactory
+from django.test import Client, RequestFactory, override_settings
 from django.utils.http import http_date
+from hypothesis import event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
+from ratelimit_app.checks import refuse_bad_settings
 from ratelimit_app.conf import get_runtime
 from ratelimit_app.core import ConfigError
 from ratelimit_app.responses import add_headers, remember
 from ratelimit_app.testing import free_port
 from ratelimit_app.throttling import TokenBucketThrottle, view_cost
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 BACKENDS = ["locmem", "django-redis", "redis-cache"]
 LEGACY = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -209,3 +222,30 @@ def test_a_composite_policy_limits_drf_and_decorated_views(
     denied = client.get(path)
     assert denied["X-RateLimit-Limit"] == "3"  # the bucket that holds the request back
     assert int(denied["Retry-After"]) >= 1e6
+
+
+ROUTES = [("get", "/api/ping"), ("post", "/api/upload"), ("get", "/plain/ping")]
+
+
+@hypothesis_settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples(route_offset=0)
+@given(raw=settings_dicts, requests=visits, route_offset=st.integers(0, 2))
+def test_accepted_settings_never_give_a_500(raw: Any, requests: Any, route_offset: int) -> None:
+    """Settings that Django would refuse to start with, or that ``manage.py check``
+    reports, are skipped; with any other, DRF and decorated views answer only 200s and
+    429s (the test client raises any exception a view lets through)."""
+    with override_settings(RATELIMIT={**raw, "CACHE": "default"}):
+        try:
+            refuse_bad_settings()
+        except ImproperlyConfigured:
+            event("refused at start-up")
+            return
+        if any(message.is_serious() for message in checks.run_checks(tags=["ratelimit"])):
+            event("reported by manage.py check")  # e.g. /plain/upload's cost 3 > capacity
+            return
+        event("accepted")
+        for route, forwarded_for in requests:
+            method, path = ROUTES[(route + route_offset) % len(ROUTES)]
+            extra = {} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}
+            response = getattr(Client(), method)(path, **extra)
+            check_headers(response.status_code, response.headers)
