@@ -6,6 +6,8 @@
   capacity (5) and refill rate (1 token/s), e.g. for the multi-worker tests.
 - ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
+- ``RATELIMIT_TRUSTED_PROXY_COUNT``: reverse proxies in front (default 0: the
+  ``X-Forwarded-For`` header is ignored), as in the Django demo.
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -34,6 +36,17 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        message = f"environment variable {name} must be a whole number, got {raw!r}"
+        raise ConfigError(message) from None
 
 
 def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
@@ -67,6 +80,7 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "rl"),
         "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
+        "TRUSTED_PROXY_COUNT": _whole(env, "RATELIMIT_TRUSTED_PROXY_COUNT", 0),
         "POLICIES": {"default": {**shape}, "upload": {**shape, "cost": 3}},
     }
 

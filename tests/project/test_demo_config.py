@@ -42,6 +42,9 @@ def test_the_django_demo_takes_only_a_redis_url(url: str) -> None:
 def test_a_non_number_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="RATELIMIT_CAPACITY must be a number, got 'lots'"):
         demo_settings({"RATELIMIT_CAPACITY": "lots"})
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT must be a whole number"):
+        demo_settings({"RATELIMIT_TRUSTED_PROXY_COUNT": "1.5"})
+    assert demo_settings({"RATELIMIT_TRUSTED_PROXY_COUNT": "1"})["TRUSTED_PROXY_COUNT"] == 1
 
 
 @pytest.mark.parametrize(
