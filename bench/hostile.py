@@ -22,7 +22,6 @@ A benchmark, not a test: it prints a table and asserts nothing.
 
 from __future__ import annotations
 
-import http.client
 import os
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from project.servers import ROOT, stop_group
+from project.servers import ROOT, request, stop_group
 from ratelimit_app.testing import free_port, redis_url_or_private
 
 from . import cli
@@ -55,24 +54,6 @@ def _command(demo: str, port: int) -> list[str]:
     if demo.startswith("Django"):
         return [sys.executable, *args, f"127.0.0.1:{port}"]
     return [sys.executable, *args, str(port)]
-
-
-def request(port: int, method: str, path: str, headers: Headers) -> int:
-    """One request on a fresh connection, header lines sent as given (repeats included)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.putrequest(method, path)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.putheader("Content-Length", "0")
-        conn.endheaders()
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except OSError:
-        return 0
-    finally:
-        conn.close()
 
 
 @contextmanager

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ratelimit_app.core import ConfigError
 from ratelimit_app.core.stores.from_url import check_redis_url
@@ -26,27 +26,27 @@ from ratelimit_app.core.stores.from_url import check_redis_url
 __all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings", "django_redis_url"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+T = TypeVar("T")
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+    return _parsed(env, name, default, float, "a number")
 
 
 def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    return _parsed(env, name, default, int, "a whole number")
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], what: str
+) -> T:
     raw = env.get(name)
     if raw is None:
         return default
     try:
-        return int(raw)
+        return parse(raw)
     except ValueError:
-        message = f"environment variable {name} must be a whole number, got {raw!r}"
-        raise ConfigError(message) from None
+        raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
 
 
 def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
