@@ -34,9 +34,9 @@ _SAFE = re.compile(r"[A-Za-z0-9._:@-]+")
 _TAGGED = re.compile(r"\{(.+)\}:(\d+)")
 # Only identities that can stay plain (ASCII, at most MAX_PLAIN_IDENTITY characters) are
 # cached; the rest are hashed on every call. The key cache then holds at most 16,384
-# entries of at most 64 bytes of identity each: under 8 MiB whatever clients send
-# (tests/core/test_keys.py measures it), where caching any identity of 256 characters
-# allowed 4-byte characters and more than 22 MiB.
+# entries of at most 64 bytes of identity each: under 10 MiB whatever clients send
+# (tests/core/test_keys.py measures it), where caching any identity of up to 256
+# characters let 4-byte characters fill it with more than 22 MiB.
 _KEY_CACHE_SIZE = 16384
 # No IP address is written with more characters than this (IPv6 with a zone id
 # included); longer text is not parsed, and so never cached either.
