@@ -3,7 +3,9 @@
 Each problem has its own stable id (never renumbered) and a hint saying what to write.
 The settings go through the core's own parser, which collects every problem with its
 kind (``core.config.Problem``); each kind maps to one id here, so one run reports every
-mistake, not only the first one ``parse_settings`` would stop at.
+mistake, not only the first one ``parse_settings`` would stop at. The same problems
+stop Django when the app is ready (``refuse_bad_settings``), since servers never run
+checks; the URLconf ones (``check_views``) are left to ``manage.py check``.
 
 ======================  ==========================================================
 id                      problem
