@@ -1,21 +1,26 @@
 """FastAPI / Starlette glue: a ``RateLimit`` dependency and a pure ASGI middleware.
 
 ``RateLimiter(settings)`` parses the settings dict (the Django shape plus the storage
-keys of ``ratelimit_app.core.stores.from_url``) when it is built. Its ``lifespan`` opens the store
-(a Redis client over a blocking pool, in the app's own event loop), checks every
-``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies, and
-closes the store at shutdown; ``install(app)`` registers the 429 handler (and the 503 one
-for ``ON_STORE_ERROR = "raise"``) and documents both on every limited route of the
-app's OpenAPI schema::
+keys of ``ratelimit_app.core.stores.from_url``) when it is built. ``install(app)`` gives
+the app its store and limiters (``app.state.ratelimit``) and registers the handler that
+renders a 429 or 503 with the core's body. The store connects lazily, on the first
+decision in each event loop, so an app works without a running lifespan
+(``TestClient(app)`` outside ``with``, httpx's ``ASGITransport``, an app with a lifespan
+of its own). ``lifespan`` adds what only a start-up can give: it checks every
+``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies
+before the first request, and closes the Redis pool at shutdown::
 
     limiter = RateLimiter({"STORAGE_URL": "redis://localhost:6379/0", "POLICIES": {...}})
     app = FastAPI(lifespan=limiter.lifespan)
     limiter.install(app)
 
-    @app.post("/upload", dependencies=[Depends(RateLimit("upload", cost=3))])
+    @app.post("/upload", dependencies=[Depends(RateLimit("default", cost=3))])
     def upload() -> dict[str, str]: ...
 
-While the app runs, its live state (store, limiters) is ``app.state.ratelimit``.
+Without a lifespan the same checks run at the app's first limited request. With
+``ON_STORE_ERROR="raise"`` a failed store is a 503 with ``Retry-After``, never a 500.
+``install`` also lists the 429 (and under ``raise`` the 503) among the responses of every
+limited route of the app's OpenAPI schema.
 
 The default identity is the ASGI client address, with ``X-Forwarded-For`` believed only
 through ``TRUSTED_PROXY_COUNT`` proxies. Note that uvicorn's ``--proxy-headers`` (on by
@@ -33,7 +38,6 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,49 +52,65 @@ from ratelimit_app.core import (
     parse_settings,
 )
 from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
-    make_async_store,
+    make_lazy_async_store,
     parse_storage_options,
 )
+from ratelimit_app.core.workers import warn_if_split
 
 __all__ = [
     "RateLimit",
     "RateLimitExceeded",
     "RateLimitMiddleware",
+    "RateLimitUnavailable",
     "RateLimiter",
     "rate_limit_exceeded_handler",
-    "store_unavailable_handler",
 ]
 
 WHERE = "RateLimiter settings"
 Identity = Callable[[HTTPConnection], str | Awaitable[str]]
 
 
-class RateLimitExceeded(HTTPException):
-    """A 429 carrying its decision; the installed handler renders the core's body."""
+class _Answer(HTTPException):
+    """An answer the limiter gives instead of the endpoint, with the core's JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str]) -> None:
+        super().__init__(status, detail=body["detail"], headers=dict(headers))
+        self.body = body
+
+    def response(self) -> Response:
+        return _json(self.body, self.status_code, self.headers)
+
+
+class RateLimitExceeded(_Answer):
+    """A 429 carrying its decision."""
 
     def __init__(self, decision: Decision, headers: Mapping[str, str]) -> None:
-        super().__init__(429, detail=denial_body(decision)["detail"], headers=dict(headers))
+        super().__init__(429, denial_body(decision), headers)
         self.decision = decision
 
 
+class RateLimitUnavailable(_Answer):
+    """``ON_STORE_ERROR="raise"`` and the store failed: a 503, never a 500."""
+
+    def __init__(self) -> None:
+        super().__init__(503, unavailable_body(), UNAVAILABLE_HEADERS)
+
+
+def _json(body: dict[str, Any], status: int, headers: Mapping[str, str] | None) -> Response:
+    """The core's bytes as they are, so every integration sends the same body."""
+    return Response(json_bytes(body), status, headers, media_type="application/json")
+
+
 async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, RateLimitExceeded):  # registered for this class only
+    """Registered by ``install`` for the limiter's 429 and 503."""
+    if not isinstance(exc, _Answer):  # registered for these classes only
         raise exc
-    return JSONResponse(denial_body(exc.decision), status_code=429, headers=exc.headers)
-
-
-async def store_unavailable_handler(request: Request, exc: Exception) -> Response:
-    """``ON_STORE_ERROR = "raise"``: a 503 that says why, as in Django, never a 500."""
-    return _unavailable()
-
-
-def _unavailable() -> JSONResponse:
-    body = {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+    return exc.response()
 
 
 _WAIT = {"description": "Seconds to wait, rounded up", "schema": {"type": "integer", "minimum": 1}}
@@ -129,10 +149,12 @@ def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
 
 @dataclass(slots=True)
 class _Running:
-    """What an app needs per request while its lifespan is open."""
+    """What an app needs per request, from ``install`` (or its lifespan) on."""
 
+    owner: RateLimiter
     limits: AsyncLimits
     identity: Identity | None
+    checked: bool = False  # the app's declared limits are known to be valid
 
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
@@ -144,9 +166,13 @@ class _Running:
         return await result if inspect.isawaitable(result) else result
 
     async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
+        """The decision; ``RateLimitUnavailable`` when the store fails under ``raise``."""
         limits = self.limits
         identity = await self.identify(conn)
-        return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
+        try:
+            return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
+        except StoreError as exc:
+            raise RateLimitUnavailable() from exc
 
     def headers(self, decision: Decision, policy: str) -> dict[str, str]:
         return self.limits.headers(decision, policy)
@@ -156,9 +182,11 @@ def _running(app: Any) -> _Running:
     running = getattr(app.state, "ratelimit", None)
     if not isinstance(running, _Running):
         raise RuntimeError(
-            "rate limiter is not running: create the app with "
-            "FastAPI(lifespan=limiter.lifespan) (or enter limiter.lifespan(app) in yours)"
+            "no rate limiter on this app: call limiter.install(app) after creating it"
         )
+    if not running.checked:  # no lifespan checked the app: check it before the first answer
+        running.owner.check_app(app)
+        running.checked = True
     return running
 
 
@@ -184,12 +212,13 @@ class RateLimiter:
         self.identity = identity
 
     def install(self, app: FastAPI) -> None:
-        """Render denials with the core's JSON body (``{"detail", "retry_after"}``) and
-        store failures under ``"raise"`` as a 503; list both among the responses of
-        every limited route when the OpenAPI schema is built (routes declared after
-        ``install`` included)."""
+        """Give the app its store and limiters, render the limiter's 429 and 503 with the
+        core's JSON body (``{"detail", "retry_after"}``), and list them among the
+        responses of every limited route when the OpenAPI schema is built (routes
+        declared after ``install`` included)."""
+        self._attach(app)
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
-        app.add_exception_handler(StoreError, store_unavailable_handler)
+        app.add_exception_handler(RateLimitUnavailable, rate_limit_exceeded_handler)
         build_schema = app.openapi
 
         def openapi() -> dict[str, Any]:
@@ -211,17 +240,25 @@ class RateLimiter:
                 for status, answer in answers.items():
                     route.responses.setdefault(status, answer)
 
+    def _attach(self, app: FastAPI) -> _Running:
+        running = getattr(app.state, "ratelimit", None)
+        if not isinstance(running, _Running) or running.owner is not self:
+            store = make_lazy_async_store(self.options)
+            warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
+            running = _Running(self, async_limits(self.settings, store), self.identity)
+            app.state.ratelimit = running
+        return running
+
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """Check the app's limits, open the store, and close it when the app stops."""
+        """Check the app's limits at start-up; close the Redis pool when the app stops."""
         self.check_app(app)
-        store = make_async_store(self.options)
-        app.state.ratelimit = _Running(async_limits(self.settings, store), self.identity)
+        running = self._attach(app)
+        running.checked = True
         try:
             yield
         finally:
-            app.state.ratelimit = None
-            await close_async_store(store)
+            await close_async_store(running.limits.store)
 
     def check_app(self, app: FastAPI) -> None:
         """Every policy and cost named by the app's dependencies and middleware must exist."""
@@ -304,13 +341,12 @@ class RateLimitMiddleware:
         running = _running(scope["app"])
         try:
             decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
-        except StoreError:  # ON_STORE_ERROR = "raise"; outside the app's exception handlers
-            await _unavailable()(scope, receive, send)
+        except RateLimitUnavailable as unavailable:  # outside FastAPI's handlers: answer here
+            await unavailable.response()(scope, receive, send)
             return
         headers = running.headers(decision, self.policy)
         if not decision.allowed:
-            denial = JSONResponse(denial_body(decision), status_code=429, headers=headers)
-            await denial(scope, receive, send)
+            await _json(denial_body(decision), 429, headers)(scope, receive, send)
             return
         raw = [
             (name.lower().encode("latin-1"), value.encode("latin-1"))

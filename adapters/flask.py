@@ -5,9 +5,10 @@ keys of ``ratelimit_app.core.stores.from_url``); keyword overrides given to the 
 over ``app.config``. Everything an app needs at request time lives in
 ``app.extensions["ratelimit"]``, so one extension object can serve several apps.
 
-Views choose a policy with ``@limiter.limit("upload", cost=3)``; ``DEFAULT_POLICY``
+Views choose a policy with ``@limiter.limit("default", cost=3)``; ``DEFAULT_POLICY``
 limits every other view unless it is ``@limiter.exempt``. The decorators only mark the
-view function, so they work above or below ``@app.route``.
+view function, so they work above or below ``@app.route``. A denial is a 429 and, with
+``ON_STORE_ERROR="raise"``, a failed store a 503: both with the core's JSON bytes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, request
 
 from ratelimit_app.core import (
     ConfigError,
     Decision,
     Settings,
+    StoreError,
     client_ip,
     denial_body,
     parse_settings,
 )
+from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
 from ratelimit_app.core.stores.from_url import (
@@ -33,6 +36,7 @@ from ratelimit_app.core.stores.from_url import (
     make_sync_store,
     parse_storage_options,
 )
+from ratelimit_app.core.workers import warn_if_split
 
 __all__ = ["RateLimiter", "default_identity"]
 
@@ -100,6 +104,7 @@ class RateLimiter:
         for view, policy, cost in self._declared:
             _check_limit(settings, view, policy, cost)
         store = make_sync_store(options)
+        warn_if_split(options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
         app.extensions["ratelimit"] = _AppState(
             sync_limits(settings, store),
             default,
@@ -157,20 +162,27 @@ def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> _Limit | 
     return chosen
 
 
-def _before_request() -> tuple[Response, int] | None:
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    """The core's bytes as they are: ``jsonify`` would indent them in debug mode."""
+    return Response(json_bytes(body), status, headers, mimetype="application/json")
+
+
+def _before_request() -> Response | None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     state = _state(app)
-    environ = request.environ
     chosen = _view_limit(state, app, request.endpoint)
     if chosen is None:
         return None
     name, cost = chosen
     limits = state.limits
-    decision = limits.limiter(name).allow_request(state.identity(), limits.cost(name, cost))
-    environ[_DECISION] = (name, decision)
+    try:
+        decision = limits.limiter(name).allow_request(state.identity(), limits.cost(name, cost))
+    except StoreError:  # ON_STORE_ERROR = "raise": a 503 that says why, never a 500
+        return _json(unavailable_body(), 503, dict(UNAVAILABLE_HEADERS))
+    request.environ[_DECISION] = (name, decision)
     if decision.allowed:
         return None
-    return jsonify(denial_body(decision)), 429
+    return _json(denial_body(decision), 429)
 
 
 def _after_request(response: Response) -> Response:

@@ -23,16 +23,14 @@ A benchmark, not a test: it prints a table and asserts nothing.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
-from project.servers import ROOT, request, stop_group
+from project.servers import request, running
 from ratelimit_app.testing import free_port, redis_url_or_private
 
 from . import cli
@@ -42,40 +40,22 @@ CAPACITY = 3
 PROXY = "198.51.100.7"
 Headers = list[tuple[str, str]]
 DEMOS = {
-    "Django (runserver)": (["manage.py", "runserver", "--noreload"], "/healthz"),
-    "Flask (its script)": (["project/flask_app.py", "--port"], "/health"),
-    "FastAPI (uvicorn)": (["-m", "uvicorn", "project.fastapi_app:app", "--no-proxy-headers",
-                           "--host", "127.0.0.1", "--port"], "/health"),
+    "Django (runserver)": ["manage.py", "runserver", "--noreload"],
+    "Flask (its script)": ["project/flask_app.py", "--port"],
+    "FastAPI (uvicorn)": ["-m", "uvicorn", "project.fastapi_app:app", "--no-proxy-headers",
+                          "--host", "127.0.0.1", "--port"],
 }  # fmt: skip
-
-
-def _command(demo: str, port: int) -> list[str]:
-    args, _health = DEMOS[demo]
-    if demo.startswith("Django"):
-        return [sys.executable, *args, f"127.0.0.1:{port}"]
-    return [sys.executable, *args, str(port)]
 
 
 @contextmanager
 def demo_server(demo: str, env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """The demo on a free port until the block ends: ``(port, pid)``."""
     port = free_port()
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(
-        _command(demo, port), cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while request(port, "GET", DEMOS[demo][1], []) != 200:
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"{demo} did not start:\n{log.read().decode()[-3000:]}")
-            time.sleep(0.1)
-        yield port, process.pid
-    finally:
-        stop_group(process)
-        log.close()
+    where = f"127.0.0.1:{port}" if demo.startswith("Django") else str(port)
+    with tempfile.TemporaryDirectory() as scratch:
+        command = [sys.executable, *DEMOS[demo], where]
+        with running(command, env, port, Path(scratch) / "log") as process:
+            yield port, process.pid
 
 
 def resident_mib(pid: int) -> float:

@@ -1,9 +1,13 @@
 """The rate-limit settings the Flask and FastAPI demos share, read from the environment.
 
+One policy, ``default``: each client has one bucket of 5 tokens refilled at 1 token/s,
+and each route charges its own cost to it (``GET /api/ping`` 1, ``POST /api/upload`` 3),
+as in the Django demo.
+
 - ``REDIS_URL``: store buckets in that Redis (``--use-redis`` without it means
   ``redis://localhost:6379/0``); unset, buckets live in process memory.
-- ``RATELIMIT_CAPACITY`` / ``RATELIMIT_REFILL_RATE``: override the demo policies'
-  capacity (5) and refill rate (1 token/s), e.g. for the multi-worker tests.
+- ``RATELIMIT_CAPACITY`` / ``RATELIMIT_REFILL_RATE``: override the policy's capacity (5)
+  and refill rate (1 token/s), e.g. for the multi-worker tests.
 - ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
 - ``RATELIMIT_TRUSTED_PROXY_COUNT``: reverse proxies in front (default 0: the
@@ -23,9 +27,16 @@ from typing import Any, TypeVar
 from ratelimit_app.core import ConfigError
 from ratelimit_app.core.stores.from_url import check_redis_url
 
-__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings", "django_redis_url"]
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "UPLOAD_COST",
+    "configure_logging",
+    "demo_settings",
+    "django_redis_url",
+]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+UPLOAD_COST = 3  # tokens an upload takes from the client's one bucket (a ping takes 1)
 T = TypeVar("T")
 
 
@@ -69,9 +80,9 @@ def django_redis_url(env: Mapping[str, str] | None = None) -> str:
 
 
 def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False) -> dict[str, Any]:
-    """``GET /api/ping`` uses ``default`` (cost 1), ``POST /api/upload`` uses ``upload`` (3)."""
+    """One policy, ``default``, for both routes; the routes name their costs."""
     env = os.environ if env is None else env
-    shape = {
+    default = {
         "capacity": _number(env, "RATELIMIT_CAPACITY", 5),
         "refill_rate": _number(env, "RATELIMIT_REFILL_RATE", 1.0),
     }
@@ -81,7 +92,7 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
         "TRUSTED_PROXY_COUNT": _whole(env, "RATELIMIT_TRUSTED_PROXY_COUNT", 0),
-        "POLICIES": {"default": {**shape}, "upload": {**shape, "cost": 3}},
+        "POLICIES": {"default": default},
     }
 
 

@@ -1,9 +1,10 @@
-"""The Django demo's own launcher: run it under gunicorn, fire bounded bursts at it.
+"""The demos' own launchers: run them as real servers, fire bounded bursts at them.
 
-It lives beside the demo rather than in ``tests/`` because both the tests
-(``tests/project/``) and the benchmarks (``bench/drf_http.py``) start the demo this
-way, and benchmarks import nothing from ``tests/``. The server runs in its own process
-group on a free loopback port and is always killed on exit.
+It lives beside the demos rather than in ``tests/`` because both the tests
+(``tests/project/``) and the benchmarks (``bench/drf_http.py``) start the demos this
+way, and benchmarks import nothing from ``tests/``. A server runs in its own process
+group on a free loopback port, is ready when ``/healthz`` answers (all three demos serve
+it), and is always killed on exit.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -118,3 +120,26 @@ def burst(port: int, path: str, requests: int = 300, concurrency: int = 50) -> C
     """``requests`` GETs, ``concurrency`` at a time, from one client address."""
     with ThreadPoolExecutor(concurrency) as pool:
         return Counter(pool.map(lambda _: get(port, path), range(requests)))
+
+
+@contextmanager
+def running(
+    command: list[str], env: dict[str, str], port: int, log: Path, timeout: float = 60.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start any demo server with ``command`` from the repository root, wait until its
+    ``/healthz`` answers on ``port``, and always stop it. Output goes to the file ``log``,
+    so a chatty server never blocks on a full pipe."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + timeout
+        while get(port, "/healthz", timeout=2.0) != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not start:\n{log.read_text()[-4000:]}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        stop_group(process)

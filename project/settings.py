@@ -1,4 +1,5 @@
-"""Demo settings: SQLite, the admin, DRF, and rate limits of 5 tokens refilled at 1/s.
+"""Demo settings: SQLite, the admin, DRF, and one bucket per client of 5 tokens refilled
+at 1/s, from which a ping takes 1 token and an upload 3 (the views name their costs).
 
 Everything a deployment changes comes from the environment, with safe development
 defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "ratelimit_app",
+    "project",  # the demo_user command
 ]
 
 MIDDLEWARE = [
@@ -92,10 +94,7 @@ RATELIMIT = {
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
     "ON_STORE_ERROR": "fallback",
     "TRUSTED_PROXY_COUNT": int(os.environ.get("RATELIMIT_TRUSTED_PROXY_COUNT", "0")),
-    "POLICIES": {
-        "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
-        "upload": {"capacity": _CAPACITY, "refill_rate": _RATE, "cost": 3},
-    },
+    "POLICIES": {"default": {"capacity": _CAPACITY, "refill_rate": _RATE}},
 }
 
 REST_FRAMEWORK = {

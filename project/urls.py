@@ -1,4 +1,5 @@
-"""Demo URLs: the admin (with the rate-limit bucket page) and the limited endpoints."""
+"""Demo URLs: an index of the endpoints, the admin (with the rate-limit bucket page) and
+the limited endpoints."""
 
 from django.contrib import admin
 from django.urls import path
@@ -6,6 +7,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("", views.index, name="index"),  # admin.site.site_url, "View site", is "/"
     path("admin/", admin.site.urls),
     path("api/ping", views.PingView.as_view(), name="ping"),
     path("api/upload", views.UploadView.as_view(), name="upload"),

@@ -2,7 +2,8 @@
 
 The throttle and the decorator record each ``Decision`` on the Django request; the
 middleware (or the decorator itself) renders the rate-limit headers from it, so DRF
-responses get them too. Body and headers come from the core, identical to Flask/FastAPI.
+responses get them too. Body bytes and headers come from the core, identical to Flask and
+FastAPI, for DRF and plain views alike.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.utils.http import parse_http_date_safe
 
 from .conf import get_runtime
 from .core.bucket import Decision, binding
-from .core.headers import denial_body
+from .core.headers import UNAVAILABLE_HEADERS, denial_body, json_bytes, unavailable_body
 
 __all__ = [
     "add_headers",
@@ -74,13 +75,23 @@ def _sooner(present: str | None, seconds: int) -> bool:
     return when is None or when - time.time() < seconds
 
 
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    response = HttpResponse(
+        json_bytes(body), status=status, headers=headers, content_type="application/json"
+    )
+    # The limiter has logged this denial (or the store failure) already; without the mark
+    # Django's request logger would add a second line for the same event.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
 def denied_response(request: Any, decision: Decision) -> HttpResponse:
     """The 429: the core JSON body, plus headers (``Retry-After`` always)."""
-    response = JsonResponse(denial_body(decision), status=429)
-    return add_headers(request, response)
+    return add_headers(request, _json(denial_body(decision), 429))
 
 
 def unavailable_response() -> HttpResponse:
     """``ON_STORE_ERROR = "raise"`` in a web request: a 503 that says why, never a 500."""
-    body = {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
-    return JsonResponse(body, status=503, headers={"Retry-After": "1"})
+    return _json(unavailable_body(), 503, dict(UNAVAILABLE_HEADERS))

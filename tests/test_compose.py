@@ -135,9 +135,14 @@ def test_command_imports_its_app_and_every_variable_is_read(
     assert set_here <= set(found["read"]), f"set but never read: {set_here - set(found['read'])}"
 
 
-def test_fastapi_runs_several_uvicorn_workers() -> None:
+def test_fastapi_runs_several_uvicorn_workers_on_the_fast_path() -> None:
     words = command_words(SERVICES["fastapi"])
     assert int(words[words.index("--workers") + 1]) > 1
+    assert words[words.index("--http") + 1] == "httptools"
+    assert words[words.index("--loop") + 1] == "uvloop"
+    assert "--no-proxy-headers" in words
+    requirements = (ROOT / "requirements.txt").read_text("utf-8").split()
+    assert any(line.startswith("uvicorn[standard]") for line in requirements)
 
 
 @pytest.mark.slow
@@ -146,10 +151,10 @@ def test_django_start_up_steps_run(redis_url: str, tmp_path: Path) -> None:
     script = SERVICES["django"]["command"][2]
     steps = [shlex.split(step) for step in script.split("&&")]
     assert steps[-1][:2] == ["exec", "gunicorn"]
-    assert ["python", "manage.py", "migrate", "--noinput"] in steps
+    assert ["python3", "manage.py", "migrate", "--noinput"] in steps
     env = service_env("django", redis_url, tmp_path)
     for step in steps[:-1]:
-        argv = [sys.executable, *step[1:]] if step[0] == "python" else step
+        argv = [sys.executable, *step[1:]] if step[0] == "python3" else step
         result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "db.sqlite3").stat().st_size > 0

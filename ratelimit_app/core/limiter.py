@@ -8,6 +8,7 @@ consumes from every bucket or from none, in one atomic store call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from .keys import build_key, build_keys, check_prefix, format_keys, log_identity
 from .shedding import DenialCache
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
+from .waiting import Acquiring, AsyncAcquiring, AsyncSleep, Sleep, aacquire, acquire
 
 __all__ = ["AsyncTokenBucketRateLimiter", "Prepared", "TokenBucketRateLimiter"]
 
@@ -184,6 +186,22 @@ class TokenBucketRateLimiter(_LimiterBase):
     def reset(self, identity: str) -> None:
         self.store.reset(self.forget(identity))
 
+    def acquire(
+        self,
+        identity: str,
+        cost: float = 1,
+        timeout: float | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+    ) -> Decision:
+        """Wait until admitted, sleeping exactly each denial's ``retry_after``; raises
+        ``RateLimitTimeout`` instead of sleeping past ``timeout`` seconds."""
+        return acquire(self, identity, cost, timeout, sleep)
+
+    def acquiring(self, identity: str, cost: float = 1, timeout: float | None = None) -> Acquiring:
+        """``acquire`` as a context manager or a decorator."""
+        return Acquiring(self, identity, cost=cost, timeout=timeout)
+
 
 class AsyncTokenBucketRateLimiter(_LimiterBase):
     """The async twin over an ``AsyncStore``."""
@@ -212,3 +230,18 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
 
     async def reset(self, identity: str) -> None:
         await self.store.reset(self.forget(identity))
+
+    async def acquire(
+        self,
+        identity: str,
+        cost: float = 1,
+        timeout: float | None = None,
+        *,
+        sleep: AsyncSleep = asyncio.sleep,
+    ) -> Decision:
+        return await aacquire(self, identity, cost, timeout, sleep)
+
+    def acquiring(
+        self, identity: str, cost: float = 1, timeout: float | None = None
+    ) -> AsyncAcquiring:
+        return AsyncAcquiring(self, identity, cost=cost, timeout=timeout)

@@ -18,7 +18,9 @@ from hypothesis import event, given, settings
 from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
+from ratelimit_app.core import ConfigError, Decision
+from ratelimit_app.core.headers import json_bytes, unavailable_body
+from ratelimit_app.core.stores.from_url import LoopLocalStore
 from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 from tests.hostile_settings import (
@@ -209,8 +211,8 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
     async with serve(app) as client:
         running = app.state.ratelimit
-        assert isinstance(running.limits.store, AsyncRedisStore)
-        assert running.limits.store.client.connection_pool.max_connections == 8
+        assert isinstance(running.limits.store, LoopLocalStore)
+        assert running.limits.store.current().client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]
         limiter = running.limits.limiters["default"]
@@ -223,7 +225,9 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     )
 
 
-@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+@pytest.mark.parametrize(
+    ("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429), ("raise", 503)]
+)
 async def test_redis_outage_never_500_and_recovers(
     own_redis: RedisServer, key_prefix: str, mode: str, during: int
 ) -> None:
@@ -236,6 +240,10 @@ async def test_redis_outage_never_500_and_recovers(
         assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
         own_redis.stop()
         assert [(await client.get("/ping")).status_code for _ in range(20)] == [during] * 20
+        if mode == "raise":
+            unavailable = await client.get("/ping")
+            assert unavailable.headers["Retry-After"] == "1"
+            assert unavailable.content == json_bytes(unavailable_body())
         own_redis.start()
         assert stored_tokens(raw, key) is None
         deadline = time.monotonic() + 10
@@ -283,27 +291,91 @@ async def test_retry_after_is_never_early_on_the_real_clock(
         assert (await client.post("/upload")).status_code == 200
 
 
+def connected(server: RedisServer) -> int:
+    """Clients connected to ``server``, not counting this probe."""
+    with server.client() as raw:
+        return int(raw.info("clients")["connected_clients"]) - 1
+
+
+def closed_within(server: RedisServer, seconds: float = 10) -> bool:
+    """Wait for every client to disconnect (a close may land a moment later)."""
+    deadline = time.monotonic() + seconds
+    while connected(server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return connected(server) == 0
+
+
 async def test_lifespan_opens_a_bounded_pool_and_closes_it(
     own_redis: RedisServer, key_prefix: str
 ) -> None:
     """At most MAX_CONNECTIONS connections while the app runs, none after it stops."""
-    raw = own_redis.client()
-
-    def connected() -> int:
-        return int(raw.info("clients")["connected_clients"]) - 1  # minus this probe
-
     app = make_app(own_redis.url, key_prefix, MAX_CONNECTIONS=3)
     async with serve(app) as client:
         codes = [
             r.status_code for r in await asyncio.gather(*(client.get("/ping") for _ in range(30)))
         ]
-        during = connected()
-    deadline = time.monotonic() + 10
-    while connected() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+        during = connected(own_redis)
     assert codes.count(200) == 5
     assert 1 <= during <= 3
-    assert connected() == 0
+    assert closed_within(own_redis)
+
+
+def test_test_client_without_with_runs_no_lifespan_and_limits_hold(
+    storage_url: str, key_prefix: str
+) -> None:
+    """``TestClient(app)`` outside ``with``: no lifespan, and each request on a new event
+    loop; the store opens on first use in each, the buckets are the same."""
+    client = TestClient(make_app(storage_url, key_prefix))
+    assert [client.get("/ping").status_code for _ in range(6)] == [200] * 5 + [429]
+    denied = client.get("/ping")
+    assert denied.headers["Retry-After"] == str(math.ceil(denied.json()["retry_after"]))
+
+
+async def test_asgi_transport_without_lifespan_limits_hold(
+    storage_url: str, key_prefix: str
+) -> None:
+    transport = httpx.ASGITransport(app=make_app(storage_url, key_prefix))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        codes = [(await client.get("/ping")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+def test_a_client_opened_in_a_loop_is_closed_when_the_loop_ends(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    client = TestClient(make_app(own_redis.url, key_prefix))
+    assert [client.get("/ping").status_code for _ in range(3)] == [200] * 3
+    assert closed_within(own_redis)
+
+
+async def test_a_pool_opened_lazily_is_closed_when_the_lifespan_ends(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    app = make_app(own_redis.url, key_prefix)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/ping")).status_code == 200  # no lifespan yet: lazily
+        assert connected(own_redis) >= 1
+        async with app.router.lifespan_context(app):
+            assert (await client.get("/ping")).status_code == 200
+        assert closed_within(own_redis)
+        assert (await client.get("/ping")).status_code == 200  # and opens again on use
+
+
+def test_without_a_lifespan_bad_limits_fail_the_first_limited_request() -> None:
+    app = make_app("memory://", "rl")
+    app.add_api_route("/bad", lambda: None, dependencies=[Depends(RateLimit("nope"))])
+    client = TestClient(app)
+    assert client.get("/free").status_code == 200  # nothing limited, nothing checked
+    with pytest.raises(ConfigError, match="RateLimit on /bad: unknown rate-limit policy"):
+        client.get("/ping")
+
+
+def test_an_app_without_install_or_lifespan_says_what_is_missing() -> None:
+    app = FastAPI()
+    app.add_api_route("/ping", lambda: None, dependencies=[Depends(RateLimit())])
+    with pytest.raises(RuntimeError, match=r"call limiter.install\(app\)"):
+        TestClient(app).get("/ping")
 
 
 async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:

@@ -14,6 +14,7 @@ from hypothesis import event, given, settings
 from ratelimit_app.adapters.flask import RateLimiter
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 from tests.hostile_settings import (
@@ -196,7 +197,9 @@ def test_bad_limit_declaration_fails_at_init_app_or_at_decoration() -> None:
         later.limit("nope")(lambda: "x")
 
 
-@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+@pytest.mark.parametrize(
+    ("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429), ("raise", 503)]
+)
 def test_redis_outage_never_500_and_recovers(
     own_redis: RedisServer, key_prefix: str, mode: str, during: int
 ) -> None:
@@ -210,6 +213,10 @@ def test_redis_outage_never_500_and_recovers(
     assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
     own_redis.stop()
     assert [client.get("/ping").status_code for _ in range(20)] == [during] * 20
+    if mode == "raise":
+        unavailable = client.get("/ping")
+        assert unavailable.headers["Retry-After"] == "1"
+        assert unavailable.data == json_bytes(unavailable_body())
     own_redis.start()
     assert stored_tokens(raw, key) is None  # a fresh server: the key is gone
     deadline = time.monotonic() + 10
