@@ -19,6 +19,8 @@ before the first request, and closes the Redis pool at shutdown::
 
 Without a lifespan the same checks run at the app's first limited request. With
 ``ON_STORE_ERROR="raise"`` a failed store is a 503 with ``Retry-After``, never a 500.
+``install`` also lists the 429 (and under ``raise`` the 503) among the responses of every
+limited route of the app's OpenAPI schema.
 
 The default identity is the ASGI client address, with ``X-Forwarded-For`` believed only
 through ``TRUSTED_PROXY_COUNT`` proxies. Note that uvicorn's ``--proxy-headers`` (on by
@@ -43,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ratelimit_app.core import (
     ConfigError,
     Decision,
+    Settings,
     StoreError,
     client_ip,
     denial_body,
@@ -110,6 +113,40 @@ async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Respo
     if not isinstance(exc, _Answer):  # registered for these classes only
         raise exc
     return exc.response()
+
+
+_WAIT = {"description": "Seconds to wait, rounded up", "schema": {"type": "integer", "minimum": 1}}
+_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail", "retry_after"],
+            "properties": {
+                "detail": {"type": "string"},
+                "retry_after": {"type": "number", "minimum": 0},
+            },
+        }
+    }
+}
+
+
+def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
+    """The answers a limited route adds to its OpenAPI responses."""
+    answers: dict[int | str, dict[str, Any]] = {
+        429: {
+            "description": "Rate limited: the caller's bucket holds less than the request "
+            "costs. retry_after is the exact wait in seconds.",
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    }
+    if settings.on_store_error == "raise":
+        answers[503] = {
+            "description": 'The rate-limit store is unavailable (ON_STORE_ERROR = "raise").',
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    return answers
 
 
 @dataclass(slots=True)
@@ -182,11 +219,33 @@ class RateLimiter:
         self.identity = identity
 
     def install(self, app: FastAPI) -> None:
-        """Give the app its store and limiters, and render the limiter's 429 and 503 with
-        the core's JSON body (``{"detail", "retry_after"}``)."""
+        """Give the app its store and limiters, render the limiter's 429 and 503 with the
+        core's JSON body (``{"detail", "retry_after"}``), and list them among the
+        responses of every limited route when the OpenAPI schema is built (routes
+        declared after ``install`` included)."""
         self._attach(app)
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
         app.add_exception_handler(RateLimitUnavailable, rate_limit_exceeded_handler)
+        build_schema = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                self.document(app)
+            return build_schema()
+
+        app.openapi = openapi  # type: ignore[method-assign]
+
+    def document(self, app: FastAPI) -> None:
+        """Add the 429 (and under ``"raise"`` the 503) to each limited route's responses."""
+        answers = _documented(self.settings)
+        exempt = [set(arguments["exempt_paths"]) for arguments in _middleware_arguments(app)]
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            global_limit = any(route.path not in paths for paths in exempt)
+            if global_limit or any(True for _ in _dependencies(route.dependant)):
+                for status, answer in answers.items():
+                    route.responses.setdefault(status, answer)
 
     def _attach(self, app: FastAPI) -> _Running:
         running = getattr(app.state, "ratelimit", None)
@@ -226,13 +285,19 @@ class RateLimiter:
                 raise ConfigError(f"{where}: {exc}") from None
 
 
-def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+def _middleware_arguments(app: FastAPI) -> Iterator[dict[str, Any]]:
+    """The arguments (defaults filled in) of each ``RateLimitMiddleware`` on the app."""
     for entry in app.user_middleware:
         factory: Any = entry.cls
         if factory is RateLimitMiddleware:
             given = inspect.signature(RateLimitMiddleware).bind(None, *entry.args, **entry.kwargs)
             given.apply_defaults()
-            yield "RateLimitMiddleware", given.arguments["policy"], given.arguments["cost"]
+            yield given.arguments
+
+
+def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+    for arguments in _middleware_arguments(app):
+        yield "RateLimitMiddleware", arguments["policy"], arguments["cost"]
     for route in app.routes:
         if isinstance(route, APIRoute):
             for limit in _dependencies(route.dependant):

@@ -12,6 +12,8 @@ as in the Django demo.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
 - ``RATELIMIT_MODE``: ``enforce`` (default) or ``shadow`` (report denials, refuse none).
 - ``RATELIMIT_METRICS=1``: Prometheus metrics at ``/metrics``.
+- ``RATELIMIT_TRUSTED_PROXY_COUNT``: reverse proxies in front (default 0: the
+  ``X-Forwarded-For`` header is ignored), as in the Django demo.
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -21,25 +23,43 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.stores.from_url import check_redis_url
 
-__all__ = ["DEFAULT_REDIS_URL", "UPLOAD_COST", "configure_logging", "demo_settings"]
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "UPLOAD_COST",
+    "configure_logging",
+    "demo_settings",
+    "django_redis_url",
+]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 UPLOAD_COST = 3  # tokens an upload takes from the client's one bucket (a ping takes 1)
+T = TypeVar("T")
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    return _parsed(env, name, default, float, "a number")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    return _parsed(env, name, default, int, "a whole number")
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], what: str
+) -> T:
     raw = env.get(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
+        raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
 
 
 def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
@@ -47,6 +67,18 @@ def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
     if url:
         return url
     return DEFAULT_REDIS_URL if use_redis else "memory://"
+
+
+def django_redis_url(env: Mapping[str, str] | None = None) -> str:
+    """The Django demo's ``REDIS_URL``: empty (local memory) or a Redis URL, checked here
+    because django-redis would take any string and fail on every request instead."""
+    url = (os.environ if env is None else env).get("REDIS_URL", "")
+    if not url:
+        return ""
+    try:
+        return check_redis_url(url)
+    except ConfigError as exc:
+        raise exc.at("environment variable REDIS_URL") from None
 
 
 def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False) -> dict[str, Any]:
@@ -63,6 +95,7 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
         "MODE": env.get("RATELIMIT_MODE", "enforce"),
         "METRICS": env.get("RATELIMIT_METRICS", "0") == "1",
+        "TRUSTED_PROXY_COUNT": _whole(env, "RATELIMIT_TRUSTED_PROXY_COUNT", 0),
         "POLICIES": {"default": default},
     }
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,9 +104,24 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
 
 def get(port: int, path: str, timeout: float = 30.0) -> int:
     """One GET on a fresh connection; 0 when the server is not answering."""
+    return request(port, "GET", path, timeout=timeout)
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]] = (),
+    timeout: float = 30.0,
+) -> int:
+    """One request on a fresh connection, its header lines sent as given (a name may
+    repeat); the status, or 0 when the server is not answering."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.putrequest(method, path)
+        for name, value in (*headers, ("Content-Length", "0")):
+            conn.putheader(name, value)
+        conn.endheaders()
         response = conn.getresponse()
         response.read()
         return response.status

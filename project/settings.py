@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from project.demo_config import django_redis_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me-in-production")
@@ -77,7 +79,7 @@ DATABASES = {
     }
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = django_redis_url()  # empty, or a redis://, rediss:// or unix:// URL
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -8,9 +8,11 @@ FastAPI, for DRF and plain views alike.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.http import HttpResponse
+from django.utils.http import parse_http_date_safe
 
 from .conf import get_runtime
 from .core.bucket import Decision, binding
@@ -48,13 +50,29 @@ def recorded(request: Any) -> tuple[str, Decision] | None:
 
 
 def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
-    """Idempotent: the decorator and the middleware may both call it."""
+    """Idempotent: the decorator and the middleware may both call it. A ``Retry-After``
+    already on the response that asks for a longer wait is kept (another throttle on the
+    view holds the request back longer than our bucket does)."""
     found = recorded(request)
     if found is not None:
         policy, decision = found
         for name, value in get_runtime().limits.headers(decision, policy).items():
+            if name == "Retry-After" and not _sooner(response.get(name), int(value)):
+                continue
             response[name] = value
     return response
+
+
+def _sooner(present: str | None, seconds: int) -> bool:
+    """Whether a ``Retry-After`` already set (delay-seconds or an HTTP-date) asks for
+    less than ``seconds``; an absent or unreadable one does."""
+    if present is None:
+        return True
+    present = present.strip()
+    if present.isascii() and present.isdigit():
+        return int(present) < seconds
+    when = parse_http_date_safe(present)
+    return when is None or when - time.time() < seconds
 
 
 def _json(

@@ -10,6 +10,7 @@ import time.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework.exceptions import APIException, Throttled
@@ -63,12 +64,23 @@ class TokenBucketThrottle(BaseThrottle):
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF's handler, except for the 429s and 503s we caused: those get the very response
     a plain view gets from ``@ratelimit`` (same bytes, same headers, logged once). Set
-    ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
+    ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path.
+
+    A 429 is ours only when our bucket's wait is the binding one. DRF's ``Throttled.wait``
+    is the longest wait of the throttles that refused, rounded up; when another throttle
+    (say ``AnonRateThrottle``) waits longer, DRF's own answer stays, with its
+    ``Retry-After``, so no client is told to come back too early."""
     request = context.get("request")
     if isinstance(exc, RateLimitUnavailable):
         return unavailable_response()
     if isinstance(exc, Throttled) and request is not None:
         found = recorded(request)
-        if found is not None and not found[1].allowed:
+        if found is not None and not found[1].allowed and _binding(exc, found[1]):
             return denied_response(request, found[1])
     return drf_exception_handler(exc, context)
+
+
+def _binding(exc: Throttled, decision: Decision) -> bool:
+    """Our wait is the one DRF reports (both in whole seconds, rounded up)."""
+    longest = getattr(exc, "wait", None)  # DRF sets it; its type stubs do not declare it
+    return longest is None or math.ceil(decision.retry_after) >= longest

@@ -19,10 +19,9 @@ from .config import (
     RateLimitConfig,
     check_cost,
     check_count,
-    check_number,
     check_policy_name,
 )
-from .failure import FAILURE_MODES, StoreFailureHandler
+from .failure import FAILURE_MODES, StoreFailureHandler, check_retry_interval
 from .keys import check_prefix
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .stores.base import AsyncStore, SyncStore
@@ -109,12 +108,6 @@ def _failure_mode(value: Any) -> str:
     return str(value)
 
 
-def _retry_interval(value: Any) -> float:
-    return check_number(
-        value, "the retry interval (seconds)", inclusive=True, kind=Problem.RETRY_INTERVAL
-    )
-
-
 def _proxy_count(value: Any) -> int:
     return check_count(value, "the number of trusted proxies", minimum=0, kind=Problem.PROXIES)
 
@@ -149,7 +142,7 @@ def _metrics(value: Any) -> bool:
 _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "KEY_PREFIX": (check_prefix, "rl"),
     "ON_STORE_ERROR": (_failure_mode, "fallback"),
-    "RETRY_INTERVAL": (_retry_interval, 1.0),
+    "RETRY_INTERVAL": (check_retry_interval, 1.0),
     "TRUSTED_PROXY_COUNT": (_proxy_count, 0),
     "LEGACY_HEADERS": (_flag, True),
     "IETF_HEADERS": (_flag, True),

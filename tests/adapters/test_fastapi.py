@@ -14,6 +14,7 @@ import pytest
 import redis
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import event, given, settings
 from ratelimit_app.adapters.fastapi import (
     RateLimit,
     RateLimiter,
@@ -26,8 +27,15 @@ from ratelimit_app.core import ConfigError, Decision
 from ratelimit_app.core.events import Event, hub
 from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.core.stores.from_url import LoopLocalStore
-from ratelimit_app.testing import RedisServer
+from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
 def make_app(storage_url: str, key_prefix: str, on_breach: Any = None, **extra: Any) -> FastAPI:
@@ -415,3 +423,79 @@ async def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix
         page = await client.get("/metrics")
     assert page.status_code == 200
     assert 'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.text
+
+
+def test_the_schema_documents_429_on_limited_routes_only() -> None:
+    schema = make_app("memory://", "rl").openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post")]:
+        answers = schema["paths"][path][method]["responses"]
+        assert answers["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+        body = answers["429"]["content"]["application/json"]["schema"]
+        assert set(body["required"]) == {"detail", "retry_after"}
+        assert "503" not in answers  # fallback: a store failure is decided in memory
+    assert "429" not in schema["paths"]["/free"]["get"]["responses"]
+
+
+def test_under_raise_and_a_global_middleware_the_schema_adds_503_everywhere() -> None:
+    app = make_app("memory://", "rl", ON_STORE_ERROR="raise")
+    app.add_middleware(RateLimitMiddleware, policy="default", exempt_paths=["/docs"])
+    schema = app.openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post"), ("/free", "get")]:
+        assert {"429", "503"} <= set(schema["paths"][path][method]["responses"])
+
+
+async def statuses_outside_the_schema(app: FastAPI, tries: int = 8) -> set[tuple[str, int]]:
+    """Call every operation of the app's schema ``tries`` times (past any bucket's
+    capacity); what answered with a status the schema does not list for it."""
+    found: set[tuple[str, int]] = set()
+    async with serve(app) as client:
+        for path, operations in app.openapi()["paths"].items():
+            for method, operation in operations.items():
+                for _ in range(tries):
+                    status = (await client.request(method, path)).status_code
+                    if str(status) not in operation["responses"]:
+                        found.add((f"{method.upper()} {path}", status))
+    return found
+
+
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize("store", ["memory", "redis-down"])
+async def test_every_status_a_route_answers_is_in_its_schema(
+    store: str, middleware: bool, key_prefix: str
+) -> None:
+    """The check Schemathesis calls status-code conformance, on every operation: 200,
+    429 once the bucket is empty, and 503 while the store is down under "raise"."""
+    url = "memory://" if store == "memory" else f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(url, key_prefix, ON_STORE_ERROR="raise", SOCKET_TIMEOUT=0.5)
+    if middleware:
+        app.add_middleware(RateLimitMiddleware, policy="upload")
+    assert await statuses_outside_the_schema(app) == set()
+
+
+def policy_app(raw: dict[str, Any]) -> FastAPI:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    limiter = RateLimiter({"STORAGE_URL": "memory://", **raw})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+    for route, policy in enumerate(["default", "upload"]):
+        app.get(f"/{route}", dependencies=[Depends(RateLimit(policy))])(lambda: "ok")
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused when the limiter is built with a ConfigError (nothing else), or only 200s
+    and 429s (TestClient raises any exception the app lets through)."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused when built")
+        return
+    event("accepted")
+    with TestClient(app) as client:
+        for route, forwarded_for in requests:
+            headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+            response = client.get(f"/{route}", headers=headers)
+            check_headers(response.status_code, response.headers)

@@ -10,6 +10,7 @@ import pytest
 import redis
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
+from hypothesis import event, given, settings
 from ratelimit_app.adapters.flask import RateLimiter, metrics_route
 
 from ratelimit_app.core import ConfigError
@@ -17,6 +18,13 @@ from ratelimit_app.core.events import Event, hub
 from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
 def make_app(
@@ -295,3 +303,32 @@ def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix: str)
     page = client.get("/metrics")
     assert page.status_code == 200 and "X-RateLimit-Remaining" not in page.headers
     assert b'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.data
+
+
+def policy_app(raw: dict[str, Any]) -> Flask:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    app = Flask(__name__)
+    app.config["RATELIMIT"] = {"STORAGE_URL": "memory://", **raw}
+    limiter = RateLimiter()
+    app.get("/0")(limiter.limit("default")(lambda: "0"))
+    app.get("/1", endpoint="upload")(limiter.limit("upload")(lambda: "1"))
+    limiter.init_app(app)
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused at init_app with a ConfigError (nothing else), or only 200s and 429s."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused at init_app")
+        return
+    event("accepted")
+    client = app.test_client()
+    for route, forwarded_for in requests:
+        headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+        response = client.get(f"/{route}", headers=headers)
+        check_headers(response.status_code, response.headers)

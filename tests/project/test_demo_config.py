@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from project import fastapi_app, flask_app
-from project.demo_config import DEFAULT_REDIS_URL, demo_settings
+from project.demo_config import DEFAULT_REDIS_URL, demo_settings, django_redis_url
 from ratelimit_app.core import ConfigError
 
 Call = Callable[[str, str], int]
@@ -34,9 +34,20 @@ def test_one_policy_and_its_overrides() -> None:
     assert settings["KEY_PREFIX"] == "x"
 
 
+@pytest.mark.parametrize("url", ["foo://bar", "memory://", "redis://", "localhost:6379"])
+def test_the_django_demo_takes_only_a_redis_url(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"^environment variable REDIS_URL: must be 'redis"):
+        django_redis_url({"REDIS_URL": url})
+    assert django_redis_url({}) == ""
+    assert django_redis_url({"REDIS_URL": "unix:///run/redis.sock"}) == "unix:///run/redis.sock"
+
+
 def test_a_non_number_names_the_variable() -> None:
     with pytest.raises(ConfigError, match="RATELIMIT_CAPACITY must be a number, got 'lots'"):
         demo_settings({"RATELIMIT_CAPACITY": "lots"})
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_COUNT must be a whole number"):
+        demo_settings({"RATELIMIT_TRUSTED_PROXY_COUNT": "1.5"})
+    assert demo_settings({"RATELIMIT_TRUSTED_PROXY_COUNT": "1"})["TRUSTED_PROXY_COUNT"] == 1
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ __all__ = [
     "STORAGE_KEYS",
     "LoopLocalStore",
     "StorageOptions",
+    "check_redis_url",
     "close_async_store",
     "close_sync_store",
     "make_async_store",
@@ -55,6 +56,9 @@ STORAGE_KEYS = (
     "MEMORY_MAX_KEYS",
 )
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Longest POOL_TIMEOUT / SOCKET_TIMEOUT: a longer wait only hides an outage from the
+# failure policy, and the OS refuses far longer ones (an OverflowError on every request).
+MAX_TIMEOUT = 300.0
 T = TypeVar("T")
 
 
@@ -73,10 +77,12 @@ class StorageOptions:
         return self.url == "memory://"
 
 
-def _check_url(url: Any) -> str:
+def check_redis_url(url: Any, *, memory: bool = False) -> str:
+    """A URL redis-py can connect to (``redis://``, ``rediss://``, ``unix://``), or also
+    ``memory://`` when ``memory``; anything else names what is allowed."""
     if not isinstance(url, str):
         raise ConfigError(f"must be a string, got {url!r}", kind=Problem.STORAGE)
-    if url == "memory://":
+    if memory and url == "memory://":
         return url
     try:
         parts = urlsplit(url)
@@ -84,16 +90,20 @@ def _check_url(url: Any) -> str:
     except ValueError as exc:
         raise ConfigError(f"{url!r} is not a valid URL: {exc}", kind=Problem.STORAGE) from None
     if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+        allowed = "'memory://' or " if memory else ""
         raise ConfigError(
-            "must be 'memory://' or 'redis://host:port/db' (also rediss://, unix://), "
-            f"got {url!r}",
+            f"must be {allowed}'redis://host:port/db' (also rediss://, unix://), got {url!r}",
             kind=Problem.STORAGE,
         )
     return url
 
 
+def _check_url(url: Any) -> str:
+    return check_redis_url(url, memory=True)
+
+
 def _seconds(value: Any) -> float:
-    return check_number(value, "a number of seconds", kind=Problem.STORAGE)
+    return check_number(value, "a number of seconds", maximum=MAX_TIMEOUT, kind=Problem.STORAGE)
 
 
 def _count(value: Any) -> int:
