@@ -8,8 +8,11 @@ least any Redis token bucket must do) and ``PING``, on the same client, and for 
 a ten-line dict bucket (``DictBucket``: what plain Python does, unbounded and unlocked).
 Then what one decision costs Redis: round trips sent by the client and commands run
 inside Redis (``INFO commandstats``), and the same for a flood of denials from one key
-with and without denial shedding. Uses ``--redis-url`` or ``REDIS_URL`` if set, else
-starts a private server.
+with and without denial shedding. Then the event hook: one memory decision with no
+listener (the hot path as it always was: one attribute check), one no-op listener, and
+the Prometheus listener, with the bytes a decision allocates on the way (tracemalloc's
+peak above the baseline: 0 extra without a listener). Uses ``--redis-url`` or
+``REDIS_URL`` if set, else starts a private server.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -34,6 +39,7 @@ from ratelimit_app.core import (
     RedisStore,
     TokenBucketRateLimiter,
 )
+from ratelimit_app.core.events import Event, Listener, hub
 from ratelimit_app.testing import redis_url_or_private
 
 from . import cli
@@ -173,6 +179,54 @@ def cost_rows(url: str) -> list[tuple[str, float, float]]:
     return rows
 
 
+def _no_op(event: Event) -> None:
+    pass
+
+
+def _prometheus() -> Listener:
+    from prometheus_client import CollectorRegistry
+
+    from ratelimit_app.core.metrics import PrometheusMetrics
+
+    return PrometheusMetrics(CollectorRegistry())  # a private registry: nothing global
+
+
+def transient_bytes(call: Callable[[str], Any], samples: int = 300) -> float:
+    """Median bytes allocated while one decision runs, freed or not (tracemalloc peak)."""
+    call("hot")
+    tracemalloc.start()
+    taken = []
+    for _ in range(samples):
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call("hot")
+        taken.append(tracemalloc.get_traced_memory()[1] - base)
+    tracemalloc.stop()
+    return statistics.median(taken)
+
+
+def event_rows(args: argparse.Namespace) -> list[tuple[str, tuple[float, float, float], float]]:
+    """Memory decisions per second and bytes per decision, by listeners registered."""
+    limiter = TokenBucketRateLimiter(OPEN, MemoryStore())
+    variants: list[tuple[str, Listener | None]] = [
+        ("no listener", None), ("one no-op listener", _no_op), ("Prometheus", _prometheus()),
+    ]  # fmt: skip
+    rates: list[list[float]] = [[] for _ in variants]
+    allocated = []
+    for index, (_label, listener) in interleaved(variants, args.repeat):
+        if listener is not None:
+            hub.subscribe(listener)
+        rates[index].append(throughput(limiter.allow_request, hot_key(), args.seconds)[0])
+        if len(allocated) <= index:
+            allocated.append(transient_bytes(limiter.allow_request))
+        if listener is not None:
+            hub.unsubscribe(listener)
+    return [
+        (label, spread(values), allocated[i])
+        for i, ((label, _), values) in enumerate(zip(variants, rates, strict=True))
+    ]
+
+
 def floor_for(label: str, keys: str, rows: list[Row]) -> float | None:
     """The floor's rate measured in the same style: the dict bucket on the same keys for
     memory, else the bare EVALSHA (sync, or async with as many tasks)."""
@@ -198,7 +252,10 @@ def throughput_cells(rows: list[Row]) -> list[list[str]]:
 
 
 def print_tables(
-    rows: list[Row], costs: list[tuple[str, float, float]], args: argparse.Namespace
+    rows: list[Row],
+    costs: list[tuple[str, float, float]],
+    events: list[tuple[str, tuple[float, float, float], float]],
+    args: argparse.Namespace,
 ) -> None:
     print(
         f"# bench/core.py ({platform.python_version()}, {platform.machine()}, "
@@ -213,6 +270,13 @@ def print_tables(
             header, ([label, f"{t:.3f}", f"{c:.3f}"] for label, t, c in costs), labels=1
         )
     )
+    print()
+    header = ["event hook (memory, sync, hot key)", "decisions/s", "us/decision", "bytes/decision"]
+    cells = [
+        [label, f"{m:,.0f} [{lo:,.0f}-{hi:,.0f}]", f"{1e6 / m:.2f}", f"{b:,.0f}"]
+        for label, (m, lo, hi), b in events
+    ]
+    print(markdown_table(header, cells, labels=1))
 
 
 def main() -> None:
@@ -220,7 +284,7 @@ def main() -> None:
     with redis_url_or_private(args.redis_url) as url:
         rows = sync_rows(url, args) + asyncio.run(async_rows(url, args))
         costs = cost_rows(url)
-    print_tables(rows, costs, args)
+    print_tables(rows, costs, event_rows(args), args)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Demo settings: SQLite, the admin, DRF, and rate limits of 5 tokens refilled at 1/s.
+"""Demo settings: SQLite, the admin, DRF, and one bucket per client of 5 tokens refilled
+at 1/s, from which a ping takes 1 token and an upload 3 (the views name their costs).
 
 Everything a deployment changes comes from the environment, with safe development
 defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
 (buckets in Redis via django-redis instead of local memory), ``RATELIMIT_CAPACITY``,
 ``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, ``RATELIMIT_TRUSTED_PROXY_COUNT``,
+``RATELIMIT_MODE`` (``enforce`` or ``shadow``), ``RATELIMIT_METRICS`` (``1``: Prometheus
+metrics at ``/metrics``; with several workers also set ``PROMETHEUS_MULTIPROC_DIR``),
 ``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on /api/builtin/ping, for contrast).
 """
 
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from project.demo_config import django_redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,10 +36,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "ratelimit_app",
+    "project",  # the demo_user command
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) from the app itself, with DEBUG off too: see
+    # STATIC_ROOT below.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -70,7 +79,7 @@ DATABASES = {
     }
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = django_redis_url()  # empty, or a redis://, rediss:// or unix:// URL
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -90,10 +99,9 @@ RATELIMIT = {
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
     "ON_STORE_ERROR": "fallback",
     "TRUSTED_PROXY_COUNT": int(os.environ.get("RATELIMIT_TRUSTED_PROXY_COUNT", "0")),
-    "POLICIES": {
-        "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
-        "upload": {"capacity": _CAPACITY, "refill_rate": _RATE, "cost": 3},
-    },
+    "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
+    "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
+    "POLICIES": {"default": {"capacity": _CAPACITY, "refill_rate": _RATE}},
 }
 
 REST_FRAMEWORK = {
@@ -119,4 +127,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# WhiteNoise serves static files from gunicorn itself, so the admin is styled with
+# DJANGO_DEBUG=0 and no separate web server. The Docker image runs collectstatic into
+# STATIC_ROOT at build time (served from there, compressed); elsewhere (tests, a
+# checkout) WHITENOISE_USE_FINDERS finds them in the installed apps directly.
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

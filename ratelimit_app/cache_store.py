@@ -17,6 +17,7 @@ Every backend failure becomes ``StoreError`` so the limiter's failure policy app
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +29,16 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, binding, decide, full_after, refill, take_all
+from .core.bucket import (
+    BucketState,
+    Decision,
+    adjust_all,
+    binding,
+    decide,
+    full_after,
+    refill,
+    take_all,
+)
 from .core.config import CLIENT_CLOCK_MIN_TTL
 from .core.stores.base import Configs, Keys, StoreError
 from .core.stores.memory import MemoryStore
@@ -132,6 +142,22 @@ class CacheAPIStore:
         with _translated("cache"):
             self.cache.delete_many(list(keys))
 
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Best effort, like ``take_all``: atomic within this process only."""
+        with self._lock:
+            now = self.clock()
+            states = adjust_all([self.get_state(k) for k in keys], configs, now, add, empty)
+            with _translated("cache"):
+                for key, config, state in zip(keys, configs, states, strict=True):
+                    ttl = full_after(config, state.tokens, self._min_ttl)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
+        return [state.tokens for state in states]
+
+    def now(self) -> float:
+        return self.clock()
+
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """The cache API cannot enumerate keys: nothing to list (look one identity up)."""
         return iter(())
@@ -184,6 +210,16 @@ class DjangoCacheStore:
     def reset(self, keys: Keys) -> None:
         self.impl.reset(keys)
 
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Add tokens to (or empty) the buckets: one atomic step on Redis and locmem."""
+        return self.impl.adjust(keys, configs, add, empty=empty)  # type: ignore[no-any-return]
+
+    def now(self) -> float:
+        """The clock bucket states are written in: Redis TIME, monotonic for locmem."""
+        return self.impl.now()  # type: ignore[no-any-return]
+
     def get_state(self, key: str) -> BucketState | None:
         return self.impl.get_state(key)  # type: ignore[no-any-return]
 
@@ -225,6 +261,13 @@ class AsyncDjangoCacheStore:
 
     async def reset(self, keys: Keys) -> None:
         await self._call(self.sync.reset, keys)
+
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        return await self._call(
+            functools.partial(self.sync.adjust, empty=empty), keys, configs, add
+        )
 
     async def get_state(self, key: str) -> BucketState | None:
         return await self._call(self.sync.get_state, key)

@@ -22,6 +22,7 @@ from .core.config import ConfigError, Problem
 from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .core.limits import AsyncLimits, SyncLimits, async_limits, sync_limits
 from .core.policies import Policy, Settings, failure_handler, parse_settings
+from .core.workers import warn_if_split
 
 __all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
 
@@ -91,6 +92,7 @@ def _build() -> Runtime:
     parsed = parse()
     alias = cache_alias(parsed)
     store = DjangoCacheStore(alias)
+    warn_if_split(store.kind == "locmem", f"RATELIMIT['CACHE'] = {alias!r}, a LocMemCache")
     # one failure policy for both: one back-off, one fallback memory, one warning
     failure = failure_handler(parsed)
     return Runtime(

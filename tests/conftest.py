@@ -9,7 +9,17 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ratelimit_app.core.events import hub
+from ratelimit_app.core.limiter import denial_log
 from ratelimit_app.testing import redis_url_or_private
+
+
+@pytest.fixture(autouse=True)
+def isolated_event_hub() -> Iterator[None]:
+    """Listeners a test registers (METRICS=True, a signal receiver) end with the test."""
+    before = hub.listeners
+    yield
+    hub.listeners = before
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +61,10 @@ class ManualClock:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(autouse=True)
+def fresh_denial_log() -> None:
+    """Each test starts with no open denial-log window, so its first denial is logged
+    (the log is one per process: windows opened by earlier tests would swallow it)."""
+    denial_log.flush()

@@ -17,6 +17,7 @@ from .policies import (
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
 from .stores.redis import AsyncRedisStore, RedisStore
+from .waiting import RateLimitTimeout
 
 __all__ = [
     "FAILURE_MODES",
@@ -31,6 +32,7 @@ __all__ = [
     "Policy",
     "Problem",
     "RateLimitConfig",
+    "RateLimitTimeout",
     "RedisStore",
     "Settings",
     "StoreError",

@@ -18,6 +18,8 @@ from .config import MAX_TTL, RateLimitConfig
 __all__ = [
     "BucketState",
     "Decision",
+    "adjust",
+    "adjust_all",
     "binding",
     "consume",
     "decide",
@@ -165,3 +167,29 @@ def take_all(
         for state, config in zip(refilled, configs, strict=True)
     ]
     return refilled, binding(decisions)
+
+
+def adjust(
+    state: BucketState | None, config: RateLimitConfig, now: float, add: float, empty: bool
+) -> BucketState:
+    """An operator's change to a bucket, outside the request arithmetic: refill to
+    ``now``, then add ``add`` tokens (a grant or a refund; clamped to [0, capacity]) or,
+    with ``empty``, drain it to 0 so it admits nothing until it refills.
+    ``stores/adjust.lua`` mirrors it line for line."""
+    refilled = refill(state, config, now)
+    tokens = 0.0 if empty else max(0.0, min(config.capacity, refilled.tokens + add))
+    return BucketState(tokens, refilled.updated_at)
+
+
+def adjust_all(
+    states: Sequence[BucketState | None],
+    configs: Sequence[RateLimitConfig],
+    now: float,
+    add: float,
+    empty: bool,
+) -> list[BucketState]:
+    """``adjust`` on every bucket of a composite policy, as one change."""
+    return [
+        adjust(state, config, now, add, empty)
+        for state, config in zip(states, configs, strict=True)
+    ]

@@ -14,7 +14,15 @@ from typing import Protocol, runtime_checkable
 from ..bucket import Decision
 from ..config import RateLimitConfig
 
-__all__ = ["AsyncStore", "Configs", "Keys", "StoreError", "SyncStore"]
+__all__ = [
+    "AdjustableStore",
+    "AsyncAdjustableStore",
+    "AsyncStore",
+    "Configs",
+    "Keys",
+    "StoreError",
+    "SyncStore",
+]
 
 Keys = Sequence[str]
 Configs = Sequence[RateLimitConfig]
@@ -46,3 +54,23 @@ class AsyncStore(Protocol):
     async def peek_all(self, keys: Keys, configs: Configs) -> Decision: ...
 
     async def reset(self, keys: Keys) -> None: ...
+
+
+@runtime_checkable
+class AdjustableStore(SyncStore, Protocol):
+    """A store an operator can act on: every built-in store is one; a limiter needs only
+    ``SyncStore``, so a custom store may leave ``adjust`` out."""
+
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Refill, then add ``add`` tokens (clamped to [0, capacity]) or, with ``empty``,
+        drain the buckets to 0, all at once; returns each bucket's tokens after."""
+        ...
+
+
+@runtime_checkable
+class AsyncAdjustableStore(AsyncStore, Protocol):
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]: ...

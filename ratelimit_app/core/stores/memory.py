@@ -14,7 +14,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
-from ..bucket import BucketState, Decision, binding, consume, decide, full_after, refill, take_all
+from ..bucket import (
+    BucketState,
+    Decision,
+    adjust_all,
+    binding,
+    consume,
+    decide,
+    full_after,
+    refill,
+    take_all,
+)
 from ..config import RateLimitConfig, check_count
 from .base import Configs, Keys
 
@@ -114,6 +124,20 @@ class MemoryStore:
             for key in keys:
                 self._buckets.pop(key, None)
 
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Add tokens to (or empty) the buckets in one critical section; their tokens."""
+        with self._lock:
+            now = self.clock()
+            states = adjust_all([self._state(k) for k in keys], configs, now, add, empty)
+            for key, config, state in zip(keys, configs, states, strict=True):
+                self._write(key, state, config, now)
+        return [state.tokens for state in states]
+
+    def now(self) -> float:
+        return self.clock()
+
     def get_state(self, key: str) -> BucketState | None:
         """The stored state of one live bucket (None: absent or expired, so full)."""
         with self._lock:
@@ -156,6 +180,11 @@ class AsyncMemoryStore:
 
     async def reset(self, keys: Keys) -> None:
         self.sync.reset(keys)
+
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        return self.sync.adjust(keys, configs, add, empty=empty)
 
     async def get_state(self, key: str) -> BucketState | None:
         return self.sync.get_state(key)

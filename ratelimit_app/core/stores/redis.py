@@ -28,6 +28,7 @@ from .coalesce import Coalescer, Results
 from .connections import ConnectionCache
 
 __all__ = [
+    "ADJUST_SCRIPT",
     "BUCKET_SCRIPT",
     "DEFAULT_MAX_BATCH",
     "AsyncRedisStore",
@@ -44,6 +45,8 @@ def _script(name: str) -> tuple[str, str]:
 
 
 BUCKET_SCRIPT, BUCKET_SHA = _script("bucket.lua")
+ADJUST_SCRIPT, ADJUST_SHA = _script("adjust.lua")
+_SCRIPTS = {BUCKET_SHA: BUCKET_SCRIPT, ADJUST_SHA: ADJUST_SCRIPT}
 # RedisClusterException is not a RedisError: a cluster with no reachable node raises it.
 _FAILURES = (RedisError, OSError, RedisClusterException)
 _BATCH = 500  # keys per SCAN step and per MGET
@@ -101,6 +104,18 @@ class _RedisBase:
         fields = "[" + ",".join([request.fields for request in requests]) + "]"
         return ("EVALSHA", BUCKET_SHA, len(keys), *keys, write, fields)
 
+    def _adjust_command(
+        self, keys: Keys, configs: Configs, add: float, empty: bool
+    ) -> tuple[Any, ...]:
+        """adjust.lua's arguments: tokens to add, now, the empty flag, then capacity, rate
+        and ttl per bucket."""
+        now = "" if self.clock is None else _num(self.clock())
+        args: list[Any] = ["EVALSHA", ADJUST_SHA, len(keys), *keys]
+        args += (_num(add), now, "1" if empty else "0")
+        for config in configs:
+            args += (_num(config.capacity), _num(config.refill_rate), config.ttl)
+        return tuple(args)
+
     @staticmethod
     def _eval(command: tuple[Any, ...]) -> tuple[Any, ...]:
         """The same call as EVAL with the script's text, for a server that lost the script.
@@ -109,7 +124,7 @@ class _RedisBase:
         node as SCRIPT LOAD would, which fails while any master is down), and it caches
         the script there for the next EVALSHA.
         """
-        return ("EVAL", BUCKET_SCRIPT, *command[2:])
+        return ("EVAL", _SCRIPTS[command[1]], *command[2:])
 
     @staticmethod
     def _decisions(reply: bytes | str, requests: Sequence[Request]) -> list[Decision]:
@@ -171,9 +186,13 @@ def parse_state(raw: bytes | str) -> BucketState:
 
 def _keys_and_values(keys: list[Any], values: Sequence[Any]) -> Iterator[tuple[str, BucketState]]:
     for key, raw in zip(keys, values, strict=True):
-        if raw is not None:
-            name = key.decode() if isinstance(key, bytes) else key
-            yield name, parse_state(raw)
+        if raw is None:
+            continue
+        try:
+            state = parse_state(raw)
+        except ValueError:  # another program's value under our prefix: not a bucket
+            continue
+        yield (key.decode() if isinstance(key, bytes) else key), state
 
 
 class RedisStore(_RedisBase):
@@ -209,6 +228,20 @@ class RedisStore(_RedisBase):
     def reset(self, keys: Keys) -> None:
         with translated():
             self.client.delete(*keys)
+
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Add tokens to (or empty) the buckets in one atomic round trip; their tokens."""
+        return [float(raw) for raw in self._run(self._adjust_command(keys, configs, add, empty))]
+
+    def now(self) -> float:
+        """The time bucket states are written in (the server's TIME unless a clock is set)."""
+        if self.clock is not None:
+            return self.clock()
+        with translated():
+            seconds, micros = self.client.time()
+        return float(seconds) + float(micros) / 1_000_000
 
     def get_state(self, key: str) -> BucketState | None:
         with translated():
@@ -326,6 +359,12 @@ class AsyncRedisStore(_RedisBase):
     async def reset(self, keys: Keys) -> None:
         with translated():
             await self.client.delete(*keys)
+
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        reply = await self._run(self._adjust_command(keys, configs, add, empty))
+        return [float(raw) for raw in reply]
 
     async def get_state(self, key: str) -> BucketState | None:
         with translated():
