@@ -261,7 +261,7 @@ async def test_a_timed_out_batch_is_charged_once(redis_url: str, key_prefix: str
     """A batch that outlives the socket timeout fails its waiters and is never sent
     again: Redis runs it once when it resumes, or drops it with the closed connection."""
     admin = redis.Redis.from_url(redis_url)
-    client = aredis.Redis.from_url(redis_url, socket_timeout=0.3)
+    client = aredis.Redis.from_url(redis_url, socket_timeout=1.0)
     store = AsyncRedisStore(client)
     limiter = AsyncTokenBucketRateLimiter(
         RateLimitConfig(100, STILL), store, key_prefix=key_prefix,
