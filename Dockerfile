@@ -14,6 +14,10 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
+# The admin's CSS and JS, collected into STATIC_ROOT and served by WhiteNoise from
+# gunicorn itself (compressed, cached forever under hashed names): no nginx needed.
+RUN DJANGO_DB_PATH=/tmp/collect.sqlite3 python manage.py collectstatic --noinput -v 0
+
 # /data holds the Django demo's SQLite database (a named volume in docker-compose.yml).
 RUN useradd --create-home --uid 10001 app \
     && mkdir -p /data \

@@ -1,19 +1,26 @@
 """FastAPI / Starlette glue: a ``RateLimit`` dependency and a pure ASGI middleware.
 
 ``RateLimiter(settings)`` parses the settings dict (the Django shape plus the storage
-keys of ``ratelimit_app.core.stores.from_url``) when it is built. Its ``lifespan`` opens the store
-(a Redis client over a blocking pool, in the app's own event loop), checks every
-``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies, and
-closes the store at shutdown; ``install(app)`` registers the 429 handler::
+keys of ``ratelimit_app.core.stores.from_url``) when it is built. ``install(app)`` gives
+the app its store and limiters (``app.state.ratelimit``) and registers the handler that
+renders a 429 or 503 with the core's body. The store connects lazily, on the first
+decision in each event loop, so an app works without a running lifespan
+(``TestClient(app)`` outside ``with``, httpx's ``ASGITransport``, an app with a lifespan
+of its own). ``lifespan`` adds what only a start-up can give: it checks every
+``RateLimit`` dependency and ``RateLimitMiddleware`` of the app against the policies
+before the first request, and closes the Redis pool at shutdown::
 
     limiter = RateLimiter({"STORAGE_URL": "redis://localhost:6379/0", "POLICIES": {...}})
     app = FastAPI(lifespan=limiter.lifespan)
     limiter.install(app)
 
-    @app.post("/upload", dependencies=[Depends(RateLimit("upload", cost=3))])
+    @app.post("/upload", dependencies=[Depends(RateLimit("default", cost=3))])
     def upload() -> dict[str, str]: ...
 
-While the app runs, its live state (store, limiters) is ``app.state.ratelimit``.
+Without a lifespan the same checks run at the app's first limited request. With
+``ON_STORE_ERROR="raise"`` a failed store is a 503 with ``Retry-After``, never a 500.
+``install`` also lists the 429 (and under ``raise`` the 503) among the responses of every
+limited route of the app's OpenAPI schema.
 
 The default identity is the ASGI client address, with a proxy header believed only
 through ``TRUSTED_PROXIES`` / ``TRUSTED_PROXY_COUNT`` (every line of it). Note that
@@ -26,36 +33,43 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
-from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_app.core import (
+    AsyncTokenBucketRateLimiter,
     ConfigError,
     Decision,
+    Settings,
+    StoreError,
     denial_body,
     parse_settings,
 )
 from ratelimit_app.core.config import check_policy_name
+from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
-    make_async_store,
+    make_lazy_async_store,
     parse_storage_options,
 )
+from ratelimit_app.core.workers import warn_if_split
 
 __all__ = [
     "RateLimit",
     "RateLimitExceeded",
     "RateLimitMiddleware",
+    "RateLimitUnavailable",
     "RateLimiter",
+    "metrics_route",
     "rate_limit_exceeded_handler",
 ]
 
@@ -63,41 +77,115 @@ WHERE = "RateLimiter settings"
 Identity = Callable[[HTTPConnection], str | Awaitable[str]]
 
 
-class RateLimitExceeded(HTTPException):
-    """A 429 carrying its decision; the installed handler renders the core's body."""
+class _Answer(HTTPException):
+    """An answer the limiter gives instead of the endpoint, with the core's JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: Mapping[str, str]) -> None:
+        super().__init__(status, detail=body["detail"], headers=dict(headers))
+        self.body = body
+
+    def response(self) -> Response:
+        return _json(self.body, self.status_code, self.headers)
+
+
+class RateLimitExceeded(_Answer):
+    """A 429 carrying its decision."""
 
     def __init__(self, decision: Decision, headers: Mapping[str, str]) -> None:
-        super().__init__(429, detail=denial_body(decision)["detail"], headers=dict(headers))
+        super().__init__(429, denial_body(decision), headers)
         self.decision = decision
 
 
+class RateLimitUnavailable(_Answer):
+    """``ON_STORE_ERROR="raise"`` and the store failed: a 503, never a 500."""
+
+    def __init__(self) -> None:
+        super().__init__(503, unavailable_body(), UNAVAILABLE_HEADERS)
+
+
+def _json(body: dict[str, Any], status: int, headers: Mapping[str, str] | None) -> Response:
+    """The core's bytes as they are, so every integration sends the same body."""
+    return Response(json_bytes(body), status, headers, media_type="application/json")
+
+
 async def rate_limit_exceeded_handler(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, RateLimitExceeded):  # registered for this class only
+    """Registered by ``install`` for the limiter's 429 and 503."""
+    if not isinstance(exc, _Answer):  # registered for these classes only
         raise exc
-    return JSONResponse(denial_body(exc.decision), status_code=429, headers=exc.headers)
+    return exc.response()
+
+
+_WAIT = {"description": "Seconds to wait, rounded up", "schema": {"type": "integer", "minimum": 1}}
+_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["detail", "retry_after"],
+            "properties": {
+                "detail": {"type": "string"},
+                "retry_after": {"type": "number", "minimum": 0},
+            },
+        }
+    }
+}
+
+
+def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
+    """The answers a limited route adds to its OpenAPI responses."""
+    answers: dict[int | str, dict[str, Any]] = {
+        429: {
+            "description": "Rate limited: the caller's bucket holds less than the request "
+            "costs. retry_after is the exact wait in seconds.",
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    }
+    if settings.on_store_error == "raise":
+        answers[503] = {
+            "description": 'The rate-limit store is unavailable (ON_STORE_ERROR = "raise").',
+            "headers": {"Retry-After": _WAIT},
+            "content": _BODY,
+        }
+    return answers
 
 
 @dataclass(slots=True)
 class _Running:
-    """What an app needs per request while its lifespan is open."""
+    """What an app needs per request, from ``install`` (or its lifespan) on."""
 
+    owner: RateLimiter
     limits: AsyncLimits
     identity: Identity | None
+    # (policy, cost) -> (limiter, cost): checked when the app started, so resolved once
+    resolved: dict[tuple[str, float | None], tuple[AsyncTokenBucketRateLimiter, float]] = field(
+        default_factory=dict
+    )
+    checked: bool = False  # the app's declared limits are known to be valid
+    listener: Listener | None = None  # the app's on_breach, subscribed to the event hook
 
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
-            peer = conn.client.host if conn.client else None
+            client = conn.scope.get("client")
             proxies = self.limits.settings.proxies
             # every line of the header, in order: a proxy may add its own line
             forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
-            return proxies.client(peer, forwarded)
+            return proxies.client(client[0] if client else None, forwarded)
         result = self.identity(conn)
         return await result if inspect.isawaitable(result) else result
 
     async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
-        limits = self.limits
+        """The decision; ``RateLimitUnavailable`` when the store fails under ``raise``."""
+        found = self.resolved.get((policy, cost))
+        if found is None:
+            limits = self.limits
+            found = (limits.limiter(policy), limits.cost(policy, cost))
+            self.resolved[policy, cost] = found
+        limiter, resolved_cost = found
         identity = await self.identify(conn)
-        return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
+        try:
+            return await limiter.allow_request(identity, resolved_cost)
+        except StoreError as exc:
+            raise RateLimitUnavailable() from exc
 
     def headers(self, decision: Decision, policy: str) -> dict[str, str]:
         return self.limits.headers(decision, policy)
@@ -107,9 +195,11 @@ def _running(app: Any) -> _Running:
     running = getattr(app.state, "ratelimit", None)
     if not isinstance(running, _Running):
         raise RuntimeError(
-            "rate limiter is not running: create the app with "
-            "FastAPI(lifespan=limiter.lifespan) (or enter limiter.lifespan(app) in yours)"
+            "no rate limiter on this app: call limiter.install(app) after creating it"
         )
+    if not running.checked:  # no lifespan checked the app: check it before the first answer
+        running.owner.check_app(app)
+        running.checked = True
     return running
 
 
@@ -121,8 +211,12 @@ class RateLimiter:
         settings: Mapping[str, Any] | None = None,
         *,
         identity: Identity | None = None,
+        on_breach: Listener | None = None,
         **overrides: Any,
     ) -> None:
+        """``on_breach(event)`` is called for each request the app refuses (or, in shadow
+        mode, would refuse) while the lifespan is open; it runs in the event loop."""
+        self.on_breach = on_breach
         self.settings = parse_settings(
             {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
         )
@@ -135,20 +229,60 @@ class RateLimiter:
         self.identity = identity
 
     def install(self, app: FastAPI) -> None:
-        """Render denials with the core's JSON body (``{"detail", "retry_after"}``)."""
+        """Give the app its store and limiters, render the limiter's 429 and 503 with the
+        core's JSON body (``{"detail", "retry_after"}``), and list them among the
+        responses of every limited route when the OpenAPI schema is built (routes
+        declared after ``install`` included)."""
+        self._attach(app)
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
+        app.add_exception_handler(RateLimitUnavailable, rate_limit_exceeded_handler)
+        build_schema = app.openapi
+
+        def openapi() -> dict[str, Any]:
+            if app.openapi_schema is None:
+                self.document(app)
+            return build_schema()
+
+        app.openapi = openapi  # type: ignore[method-assign]
+
+    def document(self, app: FastAPI) -> None:
+        """Add the 429 (and under ``"raise"`` the 503) to each limited route's responses."""
+        answers = _documented(self.settings)
+        exempt = [set(arguments["exempt_paths"]) for arguments in _middleware_arguments(app)]
+        for route in app.routes:
+            if not isinstance(route, APIRoute):
+                continue
+            global_limit = any(route.path not in paths for paths in exempt)
+            if global_limit or any(True for _ in _dependencies(route.dependant)):
+                for status, answer in answers.items():
+                    route.responses.setdefault(status, answer)
+
+    def _attach(self, app: FastAPI) -> _Running:
+        running = getattr(app.state, "ratelimit", None)
+        if not isinstance(running, _Running) or running.owner is not self:
+            store = make_lazy_async_store(self.options, coalesce=self.settings.coalesce)
+            warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
+            running = _Running(self, async_limits(self.settings, store), self.identity)
+            if self.on_breach is not None:
+                running.listener = hub.subscribe(
+                    scoped(self.on_breach, running.limits.limiters.values, BREACHES)
+                )
+            app.state.ratelimit = running
+        return running
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """Check the app's limits, open the store, and close it when the app stops."""
+        """Check the app's limits at start-up; close the Redis pool when the app stops."""
         self.check_app(app)
-        store = make_async_store(self.options)
-        app.state.ratelimit = _Running(async_limits(self.settings, store), self.identity)
+        running = self._attach(app)
+        running.checked = True
         try:
             yield
         finally:
-            app.state.ratelimit = None
-            await close_async_store(store)
+            if running.listener is not None:
+                hub.unsubscribe(running.listener)
+                running.listener = None
+            await close_async_store(running.limits.store)
 
     def check_app(self, app: FastAPI) -> None:
         """Every policy and cost named by the app's dependencies and middleware must exist."""
@@ -161,13 +295,19 @@ class RateLimiter:
                 raise ConfigError(f"{where}: {exc}") from None
 
 
-def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+def _middleware_arguments(app: FastAPI) -> Iterator[dict[str, Any]]:
+    """The arguments (defaults filled in) of each ``RateLimitMiddleware`` on the app."""
     for entry in app.user_middleware:
         factory: Any = entry.cls
         if factory is RateLimitMiddleware:
             given = inspect.signature(RateLimitMiddleware).bind(None, *entry.args, **entry.kwargs)
             given.apply_defaults()
-            yield "RateLimitMiddleware", given.arguments["policy"], given.arguments["cost"]
+            yield given.arguments
+
+
+def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
+    for arguments in _middleware_arguments(app):
+        yield "RateLimitMiddleware", arguments["policy"], arguments["cost"]
     for route in app.routes:
         if isinstance(route, APIRoute):
             for limit in _dependencies(route.dependant):
@@ -194,7 +334,8 @@ class RateLimit:
         headers = running.headers(decision, self.policy)
         if not decision.allowed:
             raise RateLimitExceeded(decision, headers)
-        response.headers.update(headers)
+        # appended raw: ``headers.update`` rescans every header per name, and these are ours
+        response.raw_headers.extend(_raw(headers))
         return decision
 
 
@@ -223,16 +364,16 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         running = _running(scope["app"])
-        decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+        try:
+            decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+        except RateLimitUnavailable as unavailable:  # outside FastAPI's handlers: answer here
+            await unavailable.response()(scope, receive, send)
+            return
         headers = running.headers(decision, self.policy)
         if not decision.allowed:
-            denial = JSONResponse(denial_body(decision), status_code=429, headers=headers)
-            await denial(scope, receive, send)
+            await _json(denial_body(decision), 429, headers)(scope, receive, send)
             return
-        raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        ]
+        raw = _raw(headers)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -240,3 +381,23 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def metrics_route(app: FastAPI, path: str = "/metrics") -> None:
+    """Serve the Prometheus metrics at ``path``; with ``RateLimitMiddleware``, add the
+    path to its ``exempt_paths``."""
+    from ratelimit_app.core.metrics import render_metrics
+
+    async def ratelimit_metrics(request: Request) -> Response:
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    app.add_route(path, ratelimit_metrics, include_in_schema=False)
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as ASGI sends them: lower-case latin-1 names and values."""
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers.items()
+    ]

@@ -5,9 +5,10 @@ keys of ``ratelimit_app.core.stores.from_url``); keyword overrides given to the 
 over ``app.config``. Everything an app needs at request time lives in
 ``app.extensions["ratelimit"]``, so one extension object can serve several apps.
 
-Views choose a policy with ``@limiter.limit("upload", cost=3)``; ``DEFAULT_POLICY``
+Views choose a policy with ``@limiter.limit("default", cost=3)``; ``DEFAULT_POLICY``
 limits every other view unless it is ``@limiter.exempt``. The decorators only mark the
-view function, so they work above or below ``@app.route``.
+view function, so they work above or below ``@app.route``. A denial is a 429 and, with
+``ON_STORE_ERROR="raise"``, a failed store a 503: both with the core's JSON bytes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, current_app, request
 
 from ratelimit_app.core import (
     ConfigError,
     Decision,
     Proxies,
     Settings,
+    StoreError,
+    TokenBucketRateLimiter,
     denial_body,
     parse_settings,
 )
+from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
 from ratelimit_app.core.stores.from_url import (
@@ -33,8 +38,9 @@ from ratelimit_app.core.stores.from_url import (
     make_sync_store,
     parse_storage_options,
 )
+from ratelimit_app.core.workers import warn_if_split
 
-__all__ = ["RateLimiter", "default_identity"]
+__all__ = ["RateLimiter", "default_identity", "metrics_route"]
 
 WHERE = "app.config['RATELIMIT']"
 _MARK = "_ratelimit"
@@ -70,6 +76,8 @@ class _AppState:
     identity: Identity
     exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
     by_endpoint: dict[str, _Limit | None] = field(default_factory=dict)
+    # (policy, cost) -> (limiter, cost): checked at init_app, so resolved once
+    resolved: dict[_Limit, tuple[TokenBucketRateLimiter, float]] = field(default_factory=dict)
 
 
 def _state(app: Flask) -> _AppState:
@@ -80,9 +88,17 @@ class RateLimiter:
     """The extension object; holds declarations, never per-app state."""
 
     def __init__(
-        self, app: Flask | None = None, *, identity: Identity | None = None, **overrides: Any
+        self,
+        app: Flask | None = None,
+        *,
+        identity: Identity | None = None,
+        on_breach: Listener | None = None,
+        **overrides: Any,
     ) -> None:
+        """``on_breach(event)`` is called for each request this app refuses (or, in
+        shadow mode, would refuse), with the core ``Event``; it runs in the request."""
         self.identity = identity
+        self.on_breach = on_breach
         self.overrides = overrides
         self._declared: list[tuple[str, str, float | None]] = []
         self._settings: list[Settings] = []
@@ -100,11 +116,15 @@ class RateLimiter:
         for view, policy, cost in self._declared:
             _check_limit(settings, view, policy, cost)
         store = make_sync_store(options)
-        app.extensions["ratelimit"] = _AppState(
+        warn_if_split(options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
+        state = _AppState(
             sync_limits(settings, store),
             default,
             self.identity or _default_identity_for(settings.proxies),
         )
+        app.extensions["ratelimit"] = state
+        if self.on_breach is not None:
+            hub.subscribe(scoped(self.on_breach, state.limits.limiters.values, BREACHES))
         self._settings.append(settings)
         app.before_request(_before_request)
         app.after_request(_after_request)
@@ -157,25 +177,50 @@ def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> _Limit | 
     return chosen
 
 
-def _before_request() -> tuple[Response, int] | None:
+def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    """The core's bytes as they are: ``jsonify`` would indent them in debug mode."""
+    return Response(json_bytes(body), status, headers, mimetype="application/json")
+
+
+def _before_request() -> Response | None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     state = _state(app)
-    environ = request.environ
     chosen = _view_limit(state, app, request.endpoint)
     if chosen is None:
         return None
-    name, cost = chosen
-    limits = state.limits
-    decision = limits.limiter(name).allow_request(state.identity(), limits.cost(name, cost))
-    environ[_DECISION] = (name, decision)
+    found = state.resolved.get(chosen)
+    if found is None:
+        name, cost = chosen
+        found = state.resolved[chosen] = (
+            state.limits.limiter(name),
+            state.limits.cost(name, cost),
+        )
+    try:
+        decision = found[0].allow_request(state.identity(), found[1])
+    except StoreError:  # ON_STORE_ERROR = "raise": a 503 that says why, never a 500
+        return _json(unavailable_body(), 503, dict(UNAVAILABLE_HEADERS))
+    request.environ[_DECISION] = (chosen[0], decision)
     if decision.allowed:
         return None
-    return jsonify(denial_body(decision)), 429
+    return _json(denial_body(decision), 429)
 
 
 def _after_request(response: Response) -> Response:
     chosen: tuple[str, Decision] | None = request.environ.pop(_DECISION, None)
     if chosen is not None:
         # extend, not update: these names are ours, and update rescans the list per header
-        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]))
+        # items, not the dict: werkzeug checks a mapping's every value for a list first
+        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]).items())
     return response
+
+
+def metrics_route(app: Flask, path: str = "/metrics") -> None:
+    """Serve the Prometheus metrics at ``path`` (never rate-limited itself)."""
+    from ratelimit_app.core.metrics import render_metrics
+
+    def ratelimit_metrics() -> Response:
+        body, content_type = render_metrics()
+        return Response(body, content_type=content_type)
+
+    setattr(ratelimit_metrics, _EXEMPT, True)
+    app.add_url_rule(path, "ratelimit_metrics", ratelimit_metrics)

@@ -4,11 +4,15 @@
 
 Memory and Redis, sync and async (1 and 50 concurrent tasks), one hot key and 10,000
 keys; the floor is a bare ``EVALSHA`` of a minimal token-bucket script (``MINIMAL``: the
-least any Redis token bucket must do) and ``PING``, on the same client.
+least any Redis token bucket must do) and ``PING``, on the same client, and for memory
+a ten-line dict bucket (``DictBucket``: what plain Python does, unbounded and unlocked).
 Then what one decision costs Redis: round trips sent by the client and commands run
 inside Redis (``INFO commandstats``), and the same for a flood of denials from one key
-with and without denial shedding. Uses ``--redis-url`` or ``REDIS_URL`` if set, else
-starts a private server.
+with and without denial shedding. Then the event hook: one memory decision with no
+listener (the hot path as it always was: one attribute check), one no-op listener, and
+the Prometheus listener, with the bytes a decision allocates on the way (tracemalloc's
+peak above the baseline: 0 extra without a listener). Uses ``--redis-url`` or
+``REDIS_URL`` if set, else starts a private server.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
+import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -32,6 +39,7 @@ from ratelimit_app.core import (
     RedisStore,
     TokenBucketRateLimiter,
 )
+from ratelimit_app.core.events import Event, Listener, hub
 from ratelimit_app.testing import redis_url_or_private
 
 from . import cli
@@ -58,6 +66,22 @@ MINIMAL_ARGS = ("1e12", "1e12", "1")
 Row = tuple[str, str, tuple[float, float, float], float]  # label, keys, rate, CPU us
 
 
+class DictBucket:
+    """What plain Python does with a dict: the floor for a memory store (no lock, no
+    bound, no validation, no decision object)."""
+
+    def __init__(self, capacity: float = 1e12, rate: float = 1e12) -> None:
+        self.capacity, self.rate, self.buckets = capacity, rate, {}  # type: ignore[var-annotated]
+
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        allowed = tokens >= cost
+        self.buckets[key] = (tokens - cost if allowed else tokens, now)
+        return allowed
+
+
 class Case(NamedTuple):
     label: str
     keys: str
@@ -73,6 +97,8 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
     cases = [
         Case("memory, sync", "hot key", memory.allow_request, hot_key),
         Case("memory, sync", "10,000 keys", memory.allow_request, many_keys),
+        Case("floor: ten-line dict bucket", "hot key", DictBucket().allow, hot_key),
+        Case("floor: ten-line dict bucket", "10,000 keys", DictBucket().allow, many_keys),
         Case("redis, sync", "hot key", remote.allow_request, hot_key),
         Case("redis, sync", "10,000 keys", remote.allow_request, many_keys),
         Case(
@@ -153,9 +179,60 @@ def cost_rows(url: str) -> list[tuple[str, float, float]]:
     return rows
 
 
-def floor_for(label: str, rows: list[Row]) -> float | None:
-    """The bare-EVALSHA rate measured in the same style (sync, or async with as many tasks)."""
-    style = "sync" if "sync" in label else "async"
+def _no_op(event: Event) -> None:
+    pass
+
+
+def _prometheus() -> Listener:
+    from prometheus_client import CollectorRegistry
+
+    from ratelimit_app.core.metrics import PrometheusMetrics
+
+    return PrometheusMetrics(CollectorRegistry())  # a private registry: nothing global
+
+
+def transient_bytes(call: Callable[[str], Any], samples: int = 300) -> float:
+    """Median bytes allocated while one decision runs, freed or not (tracemalloc peak)."""
+    call("hot")
+    tracemalloc.start()
+    taken = []
+    for _ in range(samples):
+        base = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        call("hot")
+        taken.append(tracemalloc.get_traced_memory()[1] - base)
+    tracemalloc.stop()
+    return statistics.median(taken)
+
+
+def event_rows(args: argparse.Namespace) -> list[tuple[str, tuple[float, float, float], float]]:
+    """Memory decisions per second and bytes per decision, by listeners registered."""
+    limiter = TokenBucketRateLimiter(OPEN, MemoryStore())
+    variants: list[tuple[str, Listener | None]] = [
+        ("no listener", None), ("one no-op listener", _no_op), ("Prometheus", _prometheus()),
+    ]  # fmt: skip
+    rates: list[list[float]] = [[] for _ in variants]
+    allocated = []
+    for index, (_label, listener) in interleaved(variants, args.repeat):
+        if listener is not None:
+            hub.subscribe(listener)
+        rates[index].append(throughput(limiter.allow_request, hot_key(), args.seconds)[0])
+        if len(allocated) <= index:
+            allocated.append(transient_bytes(limiter.allow_request))
+        if listener is not None:
+            hub.unsubscribe(listener)
+    return [
+        (label, spread(values), allocated[i])
+        for i, ((label, _), values) in enumerate(zip(variants, rates, strict=True))
+    ]
+
+
+def floor_for(label: str, keys: str, rows: list[Row]) -> float | None:
+    """The floor's rate measured in the same style: the dict bucket on the same keys for
+    memory, else the bare EVALSHA (sync, or async with as many tasks)."""
+    if label.startswith("memory"):
+        return next((r[2][0] for r in rows if "dict" in r[0] and r[1] == keys), None)
+    style = "async" if "async" in label else "sync"
     tasks = label.rsplit(", ", 1)[-1] if style == "async" else ""
     for other, keys, (median, _, _), _cpu in rows:
         if "EVALSHA" in other and keys == style and other.endswith(tasks):
@@ -166,7 +243,7 @@ def floor_for(label: str, rows: list[Row]) -> float | None:
 def throughput_cells(rows: list[Row]) -> list[list[str]]:
     cells = []
     for label, keys, (median, low, high), cpu in rows:
-        floor = floor_for(label, rows) if label.startswith("redis") else None
+        floor = floor_for(label, keys, rows) if label.startswith(("redis", "memory")) else None
         ratio = f"{median / floor:.2f}x" if floor else ""
         cpu_text = "" if cpu != cpu else f"{cpu:.1f}"  # NaN: not measured (async)
         rate = f"{median:,.0f} [{low:,.0f}-{high:,.0f}]"
@@ -175,14 +252,17 @@ def throughput_cells(rows: list[Row]) -> list[list[str]]:
 
 
 def print_tables(
-    rows: list[Row], costs: list[tuple[str, float, float]], args: argparse.Namespace
+    rows: list[Row],
+    costs: list[tuple[str, float, float]],
+    events: list[tuple[str, tuple[float, float, float], float]],
+    args: argparse.Namespace,
 ) -> None:
     print(
         f"# bench/core.py ({platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} cpus; {args.repeat} runs of {args.seconds}s: median [min-max])\n"
     )
     header = ["workload", "keys", "decisions/s", "us/decision", "client CPU us"]
-    print(markdown_table([*header, "vs EVALSHA floor"], throughput_cells(rows), labels=2))
+    print(markdown_table([*header, "vs floor"], throughput_cells(rows), labels=2))
     print()
     header = ["Redis cost per request", "round trips (client)", "commands inside Redis"]
     print(
@@ -190,6 +270,13 @@ def print_tables(
             header, ([label, f"{t:.3f}", f"{c:.3f}"] for label, t, c in costs), labels=1
         )
     )
+    print()
+    header = ["event hook (memory, sync, hot key)", "decisions/s", "us/decision", "bytes/decision"]
+    cells = [
+        [label, f"{m:,.0f} [{lo:,.0f}-{hi:,.0f}]", f"{1e6 / m:.2f}", f"{b:,.0f}"]
+        for label, (m, lo, hi), b in events
+    ]
+    print(markdown_table(header, cells, labels=1))
 
 
 def main() -> None:
@@ -197,7 +284,7 @@ def main() -> None:
     with redis_url_or_private(args.redis_url) as url:
         rows = sync_rows(url, args) + asyncio.run(async_rows(url, args))
         costs = cost_rows(url)
-    print_tables(rows, costs, args)
+    print_tables(rows, costs, event_rows(args), args)
 
 
 if __name__ == "__main__":

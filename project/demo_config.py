@@ -1,14 +1,21 @@
 """The rate-limit settings the Flask and FastAPI demos share, read from the environment.
 
+One policy, ``default``: each client has one bucket of 5 tokens refilled at 1 token/s,
+and each route charges its own cost to it (``GET /api/ping`` 1, ``POST /api/upload`` 3),
+as in the Django demo.
+
 - ``REDIS_URL``: store buckets in that Redis (``--use-redis`` without it means
   ``redis://localhost:6379/0``); unset, buckets live in process memory.
-- ``RATELIMIT_CAPACITY`` / ``RATELIMIT_REFILL_RATE``: override the demo policies'
-  capacity (5) and refill rate (1 token/s), e.g. for the multi-worker tests.
+- ``RATELIMIT_CAPACITY`` / ``RATELIMIT_REFILL_RATE``: override the policy's capacity (5)
+  and refill rate (1 token/s), e.g. for the multi-worker tests.
 - ``RATELIMIT_KEY_PREFIX``: the key prefix (default ``rl``), to keep runs apart.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
+- ``RATELIMIT_MODE``: ``enforce`` (default) or ``shadow`` (report denials, refuse none).
+- ``RATELIMIT_METRICS=1``: Prometheus metrics at ``/metrics``.
 - ``RATELIMIT_TRUSTED_PROXIES`` (comma-separated networks) or
   ``RATELIMIT_TRUSTED_PROXY_COUNT``, ``RATELIMIT_PROXY_HEADER``, ``RATELIMIT_IPV6_PREFIX``:
-  who may report the client's address (the Django demo reads them too).
+  who may report the client's address (default: nobody, proxy headers are ignored), as in
+  the Django demo.
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -18,32 +25,44 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.stores.from_url import check_redis_url
 
-__all__ = ["DEFAULT_REDIS_URL", "configure_logging", "demo_settings", "proxy_settings"]
+__all__ = [
+    "DEFAULT_REDIS_URL",
+    "UPLOAD_COST",
+    "configure_logging",
+    "demo_settings",
+    "django_redis_url",
+    "proxy_settings",
+]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+UPLOAD_COST = 3  # tokens an upload takes from the client's one bucket (a ping takes 1)
+T = TypeVar("T")
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    return _parsed(env, name, default, float, "a number")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    return _parsed(env, name, default, int, "a whole number")
+
+
+def _parsed(
+    env: Mapping[str, str], name: str, default: T, parse: Callable[[str], T], what: str
+) -> T:
     raw = env.get(name)
     if raw is None:
         return default
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise ConfigError(f"environment variable {name} must be a number, got {raw!r}") from None
-
-
-def _count(env: Mapping[str, str], name: str) -> int:
-    raw = env[name]
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer, got {raw!r}") from None
+        raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
 
 
 def proxy_settings(env: Mapping[str, str]) -> dict[str, Any]:
@@ -55,7 +74,7 @@ def proxy_settings(env: Mapping[str, str]) -> dict[str, Any]:
         ]
     for key in ("TRUSTED_PROXY_COUNT", "IPV6_PREFIX"):
         if f"RATELIMIT_{key}" in env:
-            found[key] = _count(env, f"RATELIMIT_{key}")
+            found[key] = _whole(env, f"RATELIMIT_{key}", 0)
     if "RATELIMIT_PROXY_HEADER" in env:
         found["PROXY_HEADER"] = env["RATELIMIT_PROXY_HEADER"]
     return found
@@ -68,10 +87,22 @@ def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
     return DEFAULT_REDIS_URL if use_redis else "memory://"
 
 
+def django_redis_url(env: Mapping[str, str] | None = None) -> str:
+    """The Django demo's ``REDIS_URL``: empty (local memory) or a Redis URL, checked here
+    because django-redis would take any string and fail on every request instead."""
+    url = (os.environ if env is None else env).get("REDIS_URL", "")
+    if not url:
+        return ""
+    try:
+        return check_redis_url(url)
+    except ConfigError as exc:
+        raise exc.at("environment variable REDIS_URL") from None
+
+
 def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False) -> dict[str, Any]:
-    """``GET /api/ping`` uses ``default`` (cost 1), ``POST /api/upload`` uses ``upload`` (3)."""
+    """One policy, ``default``, for both routes; the routes name their costs."""
     env = os.environ if env is None else env
-    shape = {
+    default = {
         "capacity": _number(env, "RATELIMIT_CAPACITY", 5),
         "refill_rate": _number(env, "RATELIMIT_REFILL_RATE", 1.0),
     }
@@ -80,7 +111,9 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX", "rl"),
         "ON_STORE_ERROR": env.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
-        "POLICIES": {"default": {**shape}, "upload": {**shape, "cost": 3}},
+        "MODE": env.get("RATELIMIT_MODE", "enforce"),
+        "METRICS": env.get("RATELIMIT_METRICS", "0") == "1",
+        "POLICIES": {"default": default},
         **proxy_settings(env),
     }
 

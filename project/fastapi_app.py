@@ -1,7 +1,11 @@
-"""FastAPI demo: ``GET /api/ping`` (cost 1) and ``POST /api/upload`` (cost 3), 5 tokens, 1/s.
+"""FastAPI demo: one bucket per client (5 tokens, 1/s); ``GET /api/ping`` takes 1 token,
+``POST /api/upload`` takes 3 from the same bucket; ``/healthz`` is never limited.
 
-Run it with ``uvicorn project.fastapi_app:app`` (add ``--workers 4`` with Redis); the
-environment variables are those of ``project/demo_config.py`` (``REDIS_URL``, ...).
+Run it with ``python3 -m uvicorn project.fastapi_app:app --port 8002
+--no-proxy-headers`` (add ``--workers 4`` with ``REDIS_URL`` set: without Redis each
+worker keeps its own buckets, and the limiter logs a warning saying so). uvicorn comes
+with its standard extras (httptools, uvloop), the fast HTTP path. The environment
+variables are those of ``project/demo_config.py`` (``REDIS_URL``, ...).
 """
 
 from __future__ import annotations
@@ -10,14 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI
-from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter
+from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, metrics_route
 
-from project.demo_config import configure_logging, demo_settings
+from project.demo_config import UPLOAD_COST, configure_logging, demo_settings
 
 
 def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     configure_logging()
-    limiter = RateLimiter(settings if settings is not None else demo_settings())
+    settings = settings if settings is not None else demo_settings()
+    limiter = RateLimiter(settings)
     app = FastAPI(title="ratelimit_app demo", lifespan=limiter.lifespan)
     limiter.install(app)
 
@@ -25,14 +30,16 @@ def create_app(settings: Mapping[str, Any] | None = None) -> FastAPI:
     async def ping() -> dict[str, bool]:
         return {"pong": True}
 
-    @app.post("/api/upload", dependencies=[Depends(RateLimit("upload", cost=3))])
+    @app.post("/api/upload", dependencies=[Depends(RateLimit("default", cost=UPLOAD_COST))])
     def upload() -> dict[str, bool]:  # a sync endpoint, run in the threadpool
         return {"uploaded": True}
 
-    @app.get("/health")
-    async def health() -> dict[str, bool]:
+    @app.get("/healthz")
+    async def healthz() -> dict[str, bool]:
         return {"ok": True}
 
+    if settings.get("METRICS"):
+        metrics_route(app)
     return app
 
 

@@ -1,4 +1,5 @@
-"""Demo settings: SQLite, the admin, DRF, and rate limits of 5 tokens refilled at 1/s.
+"""Demo settings: SQLite, the admin, DRF, and one bucket per client of 5 tokens refilled
+at 1/s, from which a ping takes 1 token and an upload 3 (the views name their costs).
 
 Everything a deployment changes comes from the environment, with safe development
 defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
@@ -6,7 +7,10 @@ defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``R
 ``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, the proxy variables of
 ``project/demo_config.py`` (``RATELIMIT_TRUSTED_PROXIES`` ...), ``RATELIMIT_STORE`` (a
 store URL such as ``redis+sentinel://...`` or ``redis+cluster://...`` instead of the
-cache), ``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on /api/builtin/ping).
+cache), ``RATELIMIT_MODE`` (``enforce`` or ``shadow``), ``RATELIMIT_METRICS`` (``1``:
+Prometheus metrics at ``/metrics``; with several workers also set
+``PROMETHEUS_MULTIPROC_DIR``), ``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on
+/api/builtin/ping, for contrast).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from project.demo_config import proxy_settings
+from project.demo_config import django_redis_url, proxy_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,10 +39,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "ratelimit_app",
+    "project",  # the demo_user command
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) from the app itself, with DEBUG off too: see
+    # STATIC_ROOT below.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,7 +82,7 @@ DATABASES = {
     }
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = django_redis_url()  # empty, or a redis://, rediss:// or unix:// URL
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -94,11 +102,10 @@ RATELIMIT = {
     # the buckets: a store URL when one is given, else the cache
     **({"STORE": _STORE} if _STORE else {"CACHE": "default"}),
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
-    "ON_STORE_ERROR": os.environ.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
-    "POLICIES": {
-        "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
-        "upload": {"capacity": _CAPACITY, "refill_rate": _RATE, "cost": 3},
-    },
+    "ON_STORE_ERROR": "fallback",
+    "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
+    "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
+    "POLICIES": {"default": {"capacity": _CAPACITY, "refill_rate": _RATE}},
     **proxy_settings(os.environ),
 }
 
@@ -125,4 +132,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# WhiteNoise serves static files from gunicorn itself, so the admin is styled with
+# DJANGO_DEBUG=0 and no separate web server. The Docker image runs collectstatic into
+# STATIC_ROOT at build time (served from there, compressed); elsewhere (tests, a
+# checkout) WHITENOISE_USE_FINDERS finds them in the installed apps directly.
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,16 +1,21 @@
-"""Demo endpoints: the same two routes as the Flask and FastAPI demos, DRF and plain.
+"""Demo endpoints: the same routes as the Flask and FastAPI demos, in DRF and plain Django.
 
-* ``/api/ping`` (cost 1) and ``/api/upload`` (cost 3): DRF views limited by
-  ``TokenBucketThrottle`` (the default throttle class in settings).
+Every limited route charges the client's one bucket of the ``default`` policy: a ping
+takes 1 token, an upload takes 3.
+
+* ``/api/ping`` and ``/api/upload``: DRF views limited by ``TokenBucketThrottle`` (the
+  default throttle class in settings).
 * ``/plain/ping`` (sync) and ``/plain/upload`` (async): plain Django views with
   ``@ratelimit``.
 * ``/api/builtin/ping``: DRF's own ``ScopedRateThrottle``, kept for comparison
   (``bench/drf_http.py``).
+* ``/`` lists them (the admin's "View site" link leads there); ``/healthz`` is not limited.
 """
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.request import Request
@@ -18,18 +23,27 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from project.demo_config import UPLOAD_COST
 from ratelimit_app.decorators import ratelimit
 
+ENDPOINTS = [
+    ("GET", "/api/ping", "DRF, 1 token"),
+    ("POST", "/api/upload", f"DRF, {UPLOAD_COST} tokens"),
+    ("GET", "/plain/ping", "plain Django view (sync), 1 token"),
+    ("POST", "/plain/upload", f"plain Django view (async), {UPLOAD_COST} tokens"),
+    ("GET", "/api/builtin/ping", "DRF's own ScopedRateThrottle, for contrast"),
+    ("GET", "/healthz", "not limited"),
+    ("GET", "/admin/ratelimit_app/bucket/", "the live buckets (staff only)"),
+]
 
-class PingView(APIView):
-    throttle_scope = "default"
 
+class PingView(APIView):  # no throttle_scope: the "default" policy
     def get(self, request: Request) -> Response:
         return Response({"pong": True})
 
 
 class UploadView(APIView):
-    throttle_scope = "upload"  # cost 3 from the policy; throttle_cost_by_method also works
+    throttle_cost = UPLOAD_COST  # from the same bucket as a ping
 
     def post(self, request: Request) -> Response:
         return Response({"uploaded": True})
@@ -51,7 +65,7 @@ def plain_ping(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
-@ratelimit("upload", cost=3)
+@ratelimit("default", cost=UPLOAD_COST)
 async def plain_upload(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"uploaded": True})
 
@@ -59,3 +73,18 @@ async def plain_upload(request: HttpRequest) -> JsonResponse:
 def health(request: HttpRequest) -> JsonResponse:
     """Not limited: for readiness probes."""
     return JsonResponse({"ok": True})
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    """What the demo serves: where the admin's "View site" link leads."""
+    rows = format_html_join(
+        "\n", "<li><code>{} <a href='{}'>{}</a></code>: {}</li>",
+        ((method, path, path, note) for method, path, note in ENDPOINTS),
+    )  # fmt: skip
+    return HttpResponse(
+        format_html(
+            "<!doctype html><title>ratelimit_app demo</title><h1>ratelimit_app demo</h1>"
+            "<p>One bucket per client: 5 tokens, refilled at 1 per second.</p><ul>{}</ul>",
+            rows,
+        )
+    )

@@ -30,6 +30,7 @@ Every backend failure becomes ``StoreError`` so the limiter's failure policy app
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -41,7 +42,17 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, binding, decide, refill, take_all
+from .core.bucket import (
+    BucketState,
+    Decision,
+    adjust_all,
+    binding,
+    decide,
+    full_after,
+    refill,
+    take_all,
+)
+from .core.config import CLIENT_CLOCK_MIN_TTL
 from .core.stores.base import AsyncStore, Configs, Keys, StoreError, failure_scope
 from .core.stores.from_url import (
     StorageOptions,
@@ -118,6 +129,8 @@ class CacheAPIStore:
     def __init__(self, alias: str, clock: Clock | None = None) -> None:
         self.alias = alias
         self.clock = clock or time.time
+        # cache timeouts run on real time, which a clock of the caller's own need not follow
+        self._min_ttl = 1 if clock is None else CLIENT_CLOCK_MIN_TTL
         self._lock = threading.Lock()
 
     @property
@@ -135,9 +148,12 @@ class CacheAPIStore:
             now = self.clock()
             states = [self.get_state(key) for key in keys]
             written, decision = take_all(states, configs, now, cost)
+            if not decision.allowed:  # a denial changes nothing: nothing to write
+                return decision
             with _translated("cache"):
                 for key, config, state in zip(keys, configs, written, strict=True):
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
+                    ttl = full_after(config, state.tokens, self._min_ttl)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
         return decision
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:
@@ -152,6 +168,22 @@ class CacheAPIStore:
     def reset(self, keys: Keys) -> None:
         with _translated("cache"):
             self.cache.delete_many(list(keys))
+
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Best effort, like ``take_all``: atomic within this process only."""
+        with self._lock:
+            now = self.clock()
+            states = adjust_all([self.get_state(k) for k in keys], configs, now, add, empty)
+            with _translated("cache"):
+                for key, config, state in zip(keys, configs, states, strict=True):
+                    ttl = full_after(config, state.tokens, self._min_ttl)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
+        return [state.tokens for state in states]
+
+    def now(self) -> float:
+        return self.clock()
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """The cache API cannot enumerate keys: nothing to list (look one identity up)."""
@@ -243,6 +275,16 @@ class DjangoCacheStore:
     def reset(self, keys: Keys) -> None:
         self.impl.reset(keys)
 
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Add tokens to (or empty) the buckets: one atomic step on Redis and locmem."""
+        return self.impl.adjust(keys, configs, add, empty=empty)  # type: ignore[no-any-return]
+
+    def now(self) -> float:
+        """The clock bucket states are written in: Redis TIME, monotonic for locmem."""
+        return self.impl.now()  # type: ignore[no-any-return]
+
     def get_state(self, key: str) -> BucketState | None:
         return self.impl.get_state(key)  # type: ignore[no-any-return]
 
@@ -281,6 +323,12 @@ class ThreadedStore:
 
     async def reset(self, keys: Keys) -> None:
         await sync_to_async(self.sync.reset, thread_sensitive=False)(keys)
+
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        adjust = functools.partial(self.sync.adjust, empty=empty)
+        return await sync_to_async(adjust, thread_sensitive=False)(keys, configs, add)
 
     async def get_state(self, key: str) -> BucketState | None:
         return await sync_to_async(self.sync.get_state, thread_sensitive=False)(key)
@@ -326,6 +374,11 @@ class AsyncDjangoCacheStore:
 
     async def reset(self, keys: Keys) -> None:
         await self.current.reset(keys)
+
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        return await self.current.adjust(keys, configs, add, empty=empty)  # type: ignore[no-any-return]
 
     async def get_state(self, key: str) -> BucketState | None:
         return await self.current.get_state(key)  # type: ignore[no-any-return]

@@ -3,22 +3,26 @@
 Each problem has its own stable id (never renumbered) and a hint saying what to write.
 The settings go through the core's own parser, which collects every problem with its
 kind (``core.config.Problem``); each kind maps to one id here, so one run reports every
-mistake, not only the first one ``parse_settings`` would stop at.
+mistake, not only the first one ``parse_settings`` would stop at. The same problems
+stop Django when the app is ready (``refuse_bad_settings``), since servers never run
+checks; the URLconf ones (``check_views``) are left to ``manage.py check``.
 
 ======================  ==========================================================
 id                      problem
 ======================  ==========================================================
 ratelimit.E001          RATELIMIT is not a dict, or has a key we do not know
 ratelimit.E002          POLICIES is malformed (not a dict, bad name, bad/missing key)
-ratelimit.E003          a policy's capacity or refill_rate is not a finite number > 0
+ratelimit.E003          a policy's capacity or refill_rate is out of range (see the hint)
 ratelimit.E004          a policy's or view's cost is invalid or above the capacity
 ratelimit.E005          CACHE is not an alias in CACHES
 ratelimit.E006          ON_STORE_ERROR is not fallback/allow/deny/raise
 ratelimit.E007          TRUSTED_PROXY_COUNT is not an int from 0 to 32
 ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
-ratelimit.E009          RETRY_INTERVAL is not a number of seconds >= 0
-ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
+ratelimit.E009          RETRY_INTERVAL is not a number of seconds from 0 to 300
+ratelimit.E010          LEGACY_HEADERS, IETF_HEADERS, METRICS or COALESCE is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
+ratelimit.E020          MODE or a policy's "mode" is not "enforce" or "shadow"
+ratelimit.E021          METRICS is True but prometheus_client is not installed
 ratelimit.E030          TRUSTED_PROXIES is not a list of networks, or is set beside
                         TRUSTED_PROXY_COUNT
 ratelimit.E031          PROXY_HEADER is not "X-Forwarded-For" or "Forwarded"
@@ -37,6 +41,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core import checks
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 
 from .cache_store import backend_kind
 from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings, store_options
@@ -44,21 +49,32 @@ from .core.config import ConfigError, Problem
 from .core.policies import COMMON_KEYS, parse_settings, settings_errors
 from .view_limits import limited_views
 
-__all__ = ["check_cache", "check_deploy_cache", "check_settings", "check_views", "register"]
+__all__ = [
+    "check_cache",
+    "check_deploy_cache",
+    "check_settings",
+    "check_views",
+    "refuse_bad_settings",
+    "register",
+]
 
 _HINTS = {
     "E001": "Allowed keys: CACHE, " + ", ".join(sorted(COMMON_KEYS)) + ".",
     "E002": 'Write POLICIES = {"name": {"capacity": 5, "refill_rate": 1.0, "cost": 1}}.',
-    "E003": "capacity (tokens) and refill_rate (tokens per second) must be numbers > 0.",
+    "E003": "capacity (tokens) is a number from 1 to 999999999999999 and refill_rate "
+    "(tokens per second) a number > 0 with capacity / refill_rate at most 999999999999999 "
+    "seconds, so every header value is a finite integer.",
     "E004": "A cost is a number >= 0 and at most the policy's capacity.",
     "E005": "Set RATELIMIT['CACHE'] to one of the aliases in CACHES.",
     "E006": "Use one of 'fallback' (default), 'allow', 'deny', 'raise'.",
     "E007": "The number of reverse proxies in front of the app (at most 32); 0 if clients "
     "connect directly.",
     "E008": "Letters, digits, '_', '.', '-'; it starts every cache key.",
-    "E009": "Seconds to wait before retrying a failed store, e.g. 1.0.",
+    "E009": "Seconds to wait before retrying a failed store, from 0 to 300, e.g. 1.0.",
     "E010": "True or False.",
     "E011": "Add the policy to RATELIMIT['POLICIES'] or fix the name in the view.",
+    "E020": '"enforce" refuses denied requests; "shadow" only reports them.',
+    "E021": "pip install 'ratelimit-app[prometheus]', or set METRICS to False.",
     "E030": "The networks of your proxies, e.g. ['10.0.0.0/8', '2001:db8::/32']; "
     "use either TRUSTED_PROXIES or TRUSTED_PROXY_COUNT.",
     "E031": "'X-Forwarded-For' (default) or 'Forwarded' (RFC 7239): the header your "
@@ -80,6 +96,8 @@ _IDS = {
     Problem.RETRY_INTERVAL: "E009",
     Problem.FLAG: "E010",
     Problem.UNKNOWN_POLICY: "E011",
+    Problem.MODE: "E020",
+    Problem.METRICS: "E021",
     Problem.PROXY_NETWORKS: "E030",
     Problem.PROXY_HEADER: "E031",
     Problem.IPV6_PREFIX: "E032",
@@ -117,15 +135,23 @@ def _store_errors(raw: Any) -> list[checks.CheckMessage] | None:
     return []
 
 
-def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
+def _alias_error() -> tuple[str, checks.Error | None]:
+    """The cache alias the settings name, and the error if CACHES has no such alias."""
     raw = raw_settings()
-    store = _store_errors(raw)
+    alias = raw.get("CACHE", DEFAULT_CACHE) if isinstance(raw, Mapping) else DEFAULT_CACHE
+    if isinstance(alias, str) and alias in django_settings.CACHES:
+        return alias, None
+    known = sorted(django_settings.CACHES)
+    return alias, _error("E005", f"RATELIMIT['CACHE'] = {alias!r} is not in CACHES {known}.")
+
+
+def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
+    store = _store_errors(raw_settings())
     if store is not None:
         return store
-    alias = raw.get("CACHE", DEFAULT_CACHE) if isinstance(raw, Mapping) else DEFAULT_CACHE
-    if not isinstance(alias, str) or alias not in django_settings.CACHES:
-        known = sorted(django_settings.CACHES)
-        return [_error("E005", f"RATELIMIT['CACHE'] = {alias!r} is not in CACHES {known}.")]
+    alias, error = _alias_error()
+    if error is not None:
+        return [error]
     kind = backend_kind(caches[alias])
     if kind != "other":
         return []
@@ -181,6 +207,28 @@ def check_views(**kwargs: Any) -> list[checks.CheckMessage]:
             except ConfigError as exc:
                 errors.append(_error("E004", f"{where} (policy {policy_name!r}): {exc}"))
     return errors
+
+
+def refuse_bad_settings() -> None:
+    """Raise ``ImproperlyConfigured`` listing every settings problem, with its id and hint.
+
+    Called when the app is ready, so every way of starting Django (gunicorn, uvicorn,
+    runserver, any management command) stops before serving with a bad ``RATELIMIT``,
+    instead of answering 500 on every limited request. It uses the same parser and ids
+    as ``check_settings``; problems that need the URLconf (``check_views``) are left to
+    ``manage.py check``, because importing the URLconf while apps are still getting ready
+    could freeze the admin's URLs before its models are registered.
+    """
+    errors: list[checks.CheckMessage] = list(check_settings())
+    store_errors = _store_errors(raw_settings())
+    alias_error = _alias_error()[1] if store_errors is None else None
+    errors += store_errors or ([alias_error] if alias_error is not None else [])
+    if errors:
+        found = "\n".join(f"  ({e.id}) {e.msg} HINT: {e.hint}" for e in errors)
+        raise ImproperlyConfigured(
+            f"settings.RATELIMIT has {len(errors)} problem(s); Django will not start "
+            f"until they are fixed:\n{found}"
+        )
 
 
 def register() -> None:

@@ -24,6 +24,7 @@ from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .core.limits import AsyncLimits, SyncLimits, async_limits, sync_limits
 from .core.policies import Policy, Settings, failure_handler, parse_settings
 from .core.stores.from_url import POOL_KEYS, StorageOptions, parse_storage_options
+from .core.workers import warn_if_split
 
 __all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
 
@@ -117,6 +118,12 @@ def _build() -> Runtime:
     parsed = parse()
     options = store_options(parsed)
     store = DjangoCacheStore(options=options) if options else DjangoCacheStore(cache_alias(parsed))
+    if options is None:
+        warn_if_split(
+            store.kind == "locmem", f"RATELIMIT['CACHE'] = {store.alias!r}, a LocMemCache"
+        )
+    else:
+        warn_if_split(options.is_memory, "RATELIMIT['STORE'] = 'memory://'")
     # one failure policy for both: one back-off, one fallback memory, one warning
     failure = failure_handler(parsed)
     return Runtime(

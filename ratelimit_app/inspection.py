@@ -1,31 +1,57 @@
-"""Bucket state for people: shared by the admin page and ``manage.py ratelimit``.
+"""Bucket state for people who act on it: shared by the admin page and ``manage.py ratelimit``.
 
-Rows report tokens *now* (the store's ``peek`` applies the refill with the store's own
-clock, so Redis rows use Redis time) and seconds until the bucket is full.
+A bucket absent from the store is full, so a listing shows the live buckets only, each
+with its tokens *now* (the core refill applied at the store's own clock, read once per
+listing), when it was last written, and whether its identity is refused right now.
+Values under the key prefix that are not buckets (another program sharing the prefix,
+a planted string) are skipped by the stores' ``scan``, never shown and never fatal.
+
+Actions (reset, grant, drain) change every bucket of the identity's policy in one atomic
+store call and clear this process's memory of it; other processes' denial memory
+expires within ``DenialCache.max_age``, so every worker sees the change.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
+
+from django.core.paginator import Page, Paginator
 
 from .conf import Runtime, get_runtime
-from .core.config import ConfigError
-from .core.keys import parse_key
+from .core.bucket import BucketState, refill
+from .core.config import ConfigError, check_number
+from .core.keys import format_keys, hash_identity, parse_key, safe_identity
 
 __all__ = [
+    "ACTIONS",
     "MAX_LISTED",
+    "SORTS",
     "BucketRow",
+    "Listing",
     "PolicyRow",
+    "act",
+    "digest_of",
+    "duration",
+    "grant_amount",
     "identity_buckets",
-    "live_keys",
+    "identity_key",
+    "is_digest",
+    "listing",
+    "live_buckets",
     "policy_rows",
-    "reset_identity",
-    "reset_key",
-    "rows_for_keys",
+    "rows_for",
 ]
 
-MAX_LISTED = 10_000  # keys gathered for one listing; a SCAN beyond that is cut short
+MAX_LISTED = 10_000  # buckets gathered for one listing; a SCAN beyond that is cut short
+ACTIONS = ("reset", "grant", "drain")
+_DIGEST = re.compile(r"#?([0-9a-f]{12,40})")
 
 
 @dataclass(frozen=True)
@@ -35,27 +61,111 @@ class PolicyRow:
     refill_rate: float
     cost: float
     seconds_to_full: float
+    mode: str
 
 
 @dataclass(frozen=True)
 class BucketRow:
+    """One bucket as people read it; ``age`` is seconds since the store last wrote it
+    (None: not stored, so full)."""
+
     key: str
     policy: str
-    identity: str
+    identity: str  # as stored: the identity, or '#' + digest for one that was hashed
+    tier: int
+    tiers: int
     tokens: float
     capacity: float
-    seconds_to_full: float
-    stored: bool = True
+    refill_rate: float
+    cost: float
+    age: float | None
+    read_at: float  # wall-clock time of the reading
+
+    @property
+    def stored(self) -> bool:
+        return self.age is not None
+
+    @property
+    def seconds_to_full(self) -> float:
+        return (self.capacity - self.tokens) / self.refill_rate
+
+    @property
+    def full_in(self) -> str:
+        """Time to full, in the largest units that matter."""
+        return duration(self.seconds_to_full) if self.seconds_to_full > 0 else "full"
+
+    @property
+    def fill(self) -> int:
+        """Percent full, for the bar."""
+        return max(0, min(100, round(100 * self.tokens / self.capacity)))
+
+    @property
+    def refused(self) -> bool:
+        """A request of the policy's cost would be refused now."""
+        return self.tokens < self.cost
+
+    @property
+    def digest(self) -> str:
+        """The digest the denial log prints for this identity."""
+        return digest_of(self.identity)
+
+    @property
+    def last_seen(self) -> datetime | None:
+        if self.age is None:
+            return None
+        return datetime.fromtimestamp(self.read_at - self.age, tz=UTC)
+
+
+@dataclass(frozen=True)
+class Listing:
+    rows: list[BucketRow]
+    page: Page[Any] | None
+    live: int  # live buckets under the prefix (capped at MAX_LISTED)
+    matched: int
+    capped: bool
+
+
+SORTS = {
+    "tokens": lambda row: (row.tokens, row.key),
+    "-tokens": lambda row: (-row.tokens, row.key),
+    "last_seen": lambda row: (row.age if row.age is not None else math.inf, row.key),
+    "key": lambda row: row.key,
+}
+
+
+def duration(seconds: float) -> str:
+    """``42.5 s``, ``33 min 20 s``, ``5 h 12 min``, ``11 d 13 h``: readable at a glance."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    for unit, size, small, small_size in (("d", 86400, "h", 3600), ("h", 3600, "min", 60)):
+        if whole >= size:
+            return f"{whole // size} {unit} {whole % size // small_size} {small}"
+    return f"{whole // 60} min {whole % 60} s"
+
+
+def is_digest(query: str) -> bool:
+    """A search for the digest a denial log printed (12 hex digits, or a key's 40)."""
+    return _DIGEST.fullmatch(query) is not None
+
+
+def digest_of(stored_identity: str) -> str:
+    """The log digest of an identity as a key stores it: a hashed one carries its own."""
+    if stored_identity.startswith("#"):
+        return stored_identity[1:13]
+    return hash_identity(stored_identity)[1:13]
 
 
 def policy_rows(runtime: Runtime | None = None) -> list[PolicyRow]:
     runtime = runtime or get_runtime()
+    settings = runtime.settings
     return [
         PolicyRow(
             name, p.smallest.capacity, p.smallest.refill_rate, p.cost,
             p.smallest.capacity / p.smallest.refill_rate,
+            "shadow" if settings.shadow(name) else "enforce",
         )
-        for name, p in sorted(runtime.settings.policies.items())
+        for name, p in sorted(settings.policies.items())
     ]  # fmt: skip
 
 
@@ -65,60 +175,120 @@ def split_key(key: str, runtime: Runtime) -> tuple[str, str, int] | None:
     return parse_key(key, runtime.settings.key_prefix, counts)
 
 
-def live_keys(runtime: Runtime | None = None) -> list[str]:
-    """Stored bucket keys under our prefix, sorted (raises ``StoreError``)."""
+def live_buckets(runtime: Runtime | None = None) -> list[tuple[str, BucketState]]:
+    """Stored buckets of this site's policies, sorted by key (raises ``StoreError``)."""
     runtime = runtime or get_runtime()
     found = runtime.store.scan(runtime.settings.key_prefix + ":")
-    keys = (key for key, _state in found if split_key(key, runtime))
-    return sorted(islice(keys, MAX_LISTED))
+    ours = ((key, state) for key, state in found if split_key(key, runtime))
+    return sorted(islice(ours, MAX_LISTED))
 
 
-def _row(runtime: Runtime, key: str, stored: bool = True) -> BucketRow:
-    policy, identity, index = split_key(key, runtime) or ("?", key, 0)
-    config = runtime.policy(policy).configs[index]
-    decision = runtime.store.peek_all((key,), (config,))
+def _row(runtime: Runtime, key: str, state: BucketState | None, now: float) -> BucketRow:
+    policy_name, identity, index = split_key(key, runtime) or ("?", key, 0)
+    policy = runtime.policy(policy_name)
+    config = policy.configs[index]
+    tokens = refill(state, config, now).tokens
+    age = None if state is None else max(0.0, now - state.updated_at)
     return BucketRow(
-        key, policy, identity, decision.remaining, config.capacity, decision.reset_after, stored
-    )
+        key, policy_name, identity, index, len(policy.configs), tokens, config.capacity,
+        config.refill_rate, min(policy.cost, config.capacity), age, time.time(),
+    )  # fmt: skip
 
 
-def rows_for_keys(keys: list[str], runtime: Runtime | None = None) -> list[BucketRow]:
+def rows_for(
+    runtime: Runtime, buckets: Sequence[tuple[str, BucketState | None]]
+) -> list[BucketRow]:
+    now = runtime.store.now()
+    return [_row(runtime, key, state, now) for key, state in buckets]
+
+
+def _matches(runtime: Runtime, key: str, query: str, policy: str | None) -> bool:
+    found = split_key(key, runtime)
+    if found is None or (policy and found[0] != policy):
+        return False
+    digest = _DIGEST.fullmatch(query)
+    stored = found[1]
+    if stored in (query, safe_identity(query)):
+        return True
+    return digest is not None and digest_of(stored) == digest[1][:12]
+
+
+def listing(
+    query: str = "",
+    policy: str | None = None,
+    sort: str = "tokens",
+    page: Any = 1,
+    per_page: int = 50,
+    runtime: Runtime | None = None,
+) -> Listing:
+    """The live buckets matching a policy and an identity or log digest, sorted and cut
+    to one page. ``sort`` must be a key of ``SORTS``; ``page`` may be anything a person
+    typed (Django's paginator falls back to the first or last page)."""
     runtime = runtime or get_runtime()
-    return [_row(runtime, key) for key in keys]
+    live = live_buckets(runtime)
+    wanted = query or policy
+    chosen = [(k, s) for k, s in live if not wanted or _matches(runtime, k, query, policy)]
+    rows = sorted(rows_for(runtime, chosen), key=SORTS[sort])
+    shown = Paginator(rows, per_page).get_page(page)
+    return Listing(list(shown.object_list), shown, len(live), len(rows), len(live) >= MAX_LISTED)
 
 
 def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[BucketRow]:
-    """One row per policy for ``identity`` (e.g. ``ip:10.0.0.1`` or ``user:42``)."""
+    """One row per bucket of every policy for ``identity`` (e.g. ``ip:10.0.0.1``), full
+    ones included."""
     runtime = runtime or get_runtime()
-    rows = []
+    now, rows = runtime.store.now(), []
     for name in sorted(runtime.settings.policies):
         for key in runtime.limiters[name].keys_for(identity):
-            stored = runtime.store.get_state(key) is not None
-            rows.append(replace(_row(runtime, key, stored), identity=identity))
+            try:
+                state = runtime.store.get_state(key)
+            except ValueError:  # another program's value under our key: not a bucket
+                continue
+            rows.append(replace(_row(runtime, key, state, now), identity=identity))
     return rows
 
 
-def reset_key(key: str, runtime: Runtime | None = None) -> str:
-    """Empty one bucket (it is full again) and whatever this process remembers of it;
-    returns its policy. Works on hashed identities, which only the key names."""
-    runtime = runtime or get_runtime()
+def _identity_keys(runtime: Runtime, key: str) -> tuple[str, str, tuple[str, ...]]:
     found = split_key(key, runtime)
     if found is None:
         raise ConfigError(f"{key!r} is not a bucket key of this site's policies")
     policy, identity, _ = found
+    count = len(runtime.policy(policy).configs)
+    return policy, identity, format_keys(runtime.settings.key_prefix, policy, identity, count)
+
+
+def grant_amount(raw: Any) -> float:
+    """Tokens to grant as typed by a person: a finite number > 0 (capped at capacity
+    by the store anyway)."""
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"tokens to grant must be a number, got {raw!r}") from None
+    return check_number(number, "tokens to grant")
+
+
+def act(action: str, key: str, amount: Any = None, runtime: Runtime | None = None) -> str:
+    """Reset, grant ``amount`` tokens to, or drain the identity whose bucket is ``key``
+    (every bucket of its policy, in one atomic call); returns what was done."""
+    runtime = runtime or get_runtime()
+    if action not in ACTIONS:
+        raise ConfigError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    policy, identity, keys = _identity_keys(runtime, key)
+    configs = runtime.policy(policy).configs
+    add = grant_amount(amount) if action == "grant" else 0.0
     runtime.limiters[policy].forget(identity, stored=True)
     runtime.async_limiters[policy].forget(identity, stored=True)
-    runtime.store.reset((key,))
-    return policy
+    if action == "reset":
+        runtime.store.reset(keys)
+        return f"Reset {identity} in policy {policy}: it is full again."
+    tokens = runtime.store.adjust(keys, configs, add, empty=action == "drain")
+    now = ", ".join(f"{t:g}" for t in tokens)
+    if action == "drain":
+        return f"Drained {identity} in policy {policy}: 0 tokens, refused until it refills."
+    return f"Granted {add:g} token(s) to {identity} in policy {policy}: now {now}."
 
 
-def reset_identity(
-    identity: str, policy: str | None = None, runtime: Runtime | None = None
-) -> list[str]:
-    """Reset ``identity``'s bucket in ``policy`` (default: every policy)."""
+def identity_key(identity: str, policy: str, runtime: Runtime | None = None) -> str:
+    """The first bucket key of ``identity`` in ``policy`` (what ``act`` takes)."""
     runtime = runtime or get_runtime()
-    names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
-    for name in names:
-        runtime.async_limiters[name].forget(identity)
-        runtime.limiters[name].reset(identity)
-    return names
+    return runtime.limiter(policy).keys_for(identity)[0]

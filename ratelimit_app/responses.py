@@ -2,18 +2,21 @@
 
 The throttle and the decorator record each ``Decision`` on the Django request; the
 middleware (or the decorator itself) renders the rate-limit headers from it, so DRF
-responses get them too. Body and headers come from the core, identical to Flask/FastAPI.
+responses get them too. Body bytes and headers come from the core, identical to Flask and
+FastAPI, for DRF and plain views alike.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
+from django.utils.http import parse_http_date_safe
 
 from .conf import get_runtime
 from .core.bucket import Decision, binding
-from .core.headers import denial_body
+from .core.headers import UNAVAILABLE_HEADERS, denial_body, json_bytes, unavailable_body
 
 __all__ = [
     "add_headers",
@@ -40,29 +43,55 @@ def remember(request: Any, policy: str, decision: Decision) -> None:
 def recorded(request: Any) -> tuple[str, Decision] | None:
     """The decision to report: a denial if any, else the one closest to denying."""
     decisions: list[tuple[str, Decision]] = _django_request(request).__dict__.get(_ATTR, [])
-    if not decisions:
-        return None
+    if len(decisions) < 2:  # the usual case: one limit on the request, or none
+        return decisions[0] if decisions else None
     chosen = binding([decision for _policy, decision in decisions])
     return next(item for item in decisions if item[1] is chosen)
 
 
 def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
-    """Idempotent: the decorator and the middleware may both call it."""
+    """Idempotent: the decorator and the middleware may both call it. A ``Retry-After``
+    already on the response that asks for a longer wait is kept (another throttle on the
+    view holds the request back longer than our bucket does)."""
     found = recorded(request)
     if found is not None:
         policy, decision = found
         for name, value in get_runtime().limits.headers(decision, policy).items():
+            if name == "Retry-After" and not _sooner(response.get(name), int(value)):
+                continue
             response[name] = value
+    return response
+
+
+def _sooner(present: str | None, seconds: int) -> bool:
+    """Whether a ``Retry-After`` already set (delay-seconds or an HTTP-date) asks for
+    less than ``seconds``; an absent or unreadable one does."""
+    if present is None:
+        return True
+    present = present.strip()
+    if present.isascii() and present.isdigit():
+        return int(present) < seconds
+    when = parse_http_date_safe(present)
+    return when is None or when - time.time() < seconds
+
+
+def _json(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    response = HttpResponse(
+        json_bytes(body), status=status, headers=headers, content_type="application/json"
+    )
+    # The limiter has logged this denial (or the store failure) already; without the mark
+    # Django's request logger would add a second line for the same event.
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 
 
 def denied_response(request: Any, decision: Decision) -> HttpResponse:
     """The 429: the core JSON body, plus headers (``Retry-After`` always)."""
-    response = JsonResponse(denial_body(decision), status=429)
-    return add_headers(request, response)
+    return add_headers(request, _json(denial_body(decision), 429))
 
 
 def unavailable_response() -> HttpResponse:
     """``ON_STORE_ERROR = "raise"`` in a web request: a 503 that says why, never a 500."""
-    body = {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
-    return JsonResponse(body, status=503, headers={"Retry-After": "1"})
+    return _json(unavailable_body(), 503, dict(UNAVAILABLE_HEADERS))

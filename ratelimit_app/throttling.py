@@ -10,6 +10,7 @@ import time.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rest_framework.exceptions import APIException, Throttled
@@ -18,10 +19,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from .conf import get_runtime
 from .core.bucket import Decision
-from .core.headers import denial_body
 from .core.stores.base import StoreError
 from .identity import identity_for
-from .responses import recorded, remember
+from .responses import denied_response, recorded, remember, unavailable_response
 from .view_limits import view_cost, view_policy_name
 
 __all__ = ["RateLimitUnavailable", "TokenBucketThrottle", "exception_handler", "view_cost"]
@@ -62,12 +62,25 @@ class TokenBucketThrottle(BaseThrottle):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """DRF's handler, with our denial body (``detail`` + exact ``retry_after``) on 429s
-    we caused. Set ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path."""
-    response = drf_exception_handler(exc, context)
+    """DRF's handler, except for the 429s and 503s we caused: those get the very response
+    a plain view gets from ``@ratelimit`` (same bytes, same headers, logged once). Set
+    ``REST_FRAMEWORK["EXCEPTION_HANDLER"]`` to this dotted path.
+
+    A 429 is ours only when our bucket's wait is the binding one. DRF's ``Throttled.wait``
+    is the longest wait of the throttles that refused, rounded up; when another throttle
+    (say ``AnonRateThrottle``) waits longer, DRF's own answer stays, with its
+    ``Retry-After``, so no client is told to come back too early."""
     request = context.get("request")
-    if response is not None and isinstance(exc, Throttled) and request is not None:
+    if isinstance(exc, RateLimitUnavailable):
+        return unavailable_response()
+    if isinstance(exc, Throttled) and request is not None:
         found = recorded(request)
-        if found is not None and not found[1].allowed:
-            response.data = denial_body(found[1])
-    return response
+        if found is not None and not found[1].allowed and _binding(exc, found[1]):
+            return denied_response(request, found[1])
+    return drf_exception_handler(exc, context)
+
+
+def _binding(exc: Throttled, decision: Decision) -> bool:
+    """Our wait is the one DRF reports (both in whole seconds, rounded up)."""
+    longest = getattr(exc, "wait", None)  # DRF sets it; its type stubs do not declare it
+    return longest is None or math.ceil(decision.retry_after) >= longest

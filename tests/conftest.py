@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from ratelimit_app.core.events import hub
+from ratelimit_app.core.limiter import denial_log
 from ratelimit_app.testing import (
     RedisServer,
     SentinelGroup,
@@ -25,6 +27,14 @@ from ratelimit_app.testing import (
     redis_url_or_private,
 )
 from tests.cluster_server import RedisClusterServer
+
+
+@pytest.fixture(autouse=True)
+def isolated_event_hub() -> Iterator[None]:
+    """Listeners a test registers (METRICS=True, a signal receiver) end with the test."""
+    before = hub.listeners
+    yield
+    hub.listeners = before
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +153,10 @@ class ManualClock:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(autouse=True)
+def fresh_denial_log() -> None:
+    """Each test starts with no open denial-log window, so its first denial is logged
+    (the log is one per process: windows opened by earlier tests would swallow it)."""
+    denial_log.flush()

@@ -5,6 +5,8 @@
   ``default`` and ``upload`` policies.
 * ``/plain/ping`` (sync, GET) and ``/plain/upload`` (async, POST, cost 3): plain Django
   views with ``@ratelimit``.
+* ``/api/two-throttles`` (GET): our throttle beside DRF's ``AnonRateThrottle`` at 3 per
+  hour, which usually waits longer than our bucket.
 * ``/healthz``: not limited.
 """
 
@@ -15,9 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from ratelimit_app.decorators import ratelimit
+from ratelimit_app.throttling import TokenBucketThrottle
 
 
 class PingView(APIView):
@@ -32,6 +36,17 @@ class UploadView(APIView):
 
     def post(self, request: Request) -> Response:
         return Response({"uploaded": True})
+
+
+class HourlyThrottle(AnonRateThrottle):
+    rate = "3/hour"  # set here: DRF reads DEFAULT_THROTTLE_RATES once, at import
+
+
+class TwoThrottlesView(APIView):
+    throttle_classes = [TokenBucketThrottle, HourlyThrottle]
+
+    def get(self, request: Request) -> Response:
+        return Response({"pong": True})
 
 
 @require_GET

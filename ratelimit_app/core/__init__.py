@@ -18,6 +18,7 @@ from .policies import (
 from .stores.base import AsyncStore, StoreError, SyncStore
 from .stores.memory import AsyncMemoryStore, MemoryStore
 from .stores.redis import AsyncRedisStore, RedisStore
+from .waiting import RateLimitTimeout
 
 __all__ = [
     "FAILURE_MODES",
@@ -33,6 +34,7 @@ __all__ = [
     "Problem",
     "Proxies",
     "RateLimitConfig",
+    "RateLimitTimeout",
     "RedisStore",
     "Settings",
     "StoreError",

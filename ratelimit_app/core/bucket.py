@@ -8,18 +8,22 @@ hot path); ``stores/bucket.lua`` mirrors it line for line, and the model test in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .config import RateLimitConfig
+from .config import MAX_TTL, RateLimitConfig
 
 __all__ = [
     "BucketState",
     "Decision",
+    "adjust",
+    "adjust_all",
     "binding",
     "consume",
     "decide",
+    "full_after",
     "refill",
     "take",
     "take_all",
@@ -96,6 +100,17 @@ def consume(
     return tokens, updated_at, False
 
 
+def full_after(config: RateLimitConfig, tokens: float, at_least: int = 1) -> int:
+    """Whole seconds until a bucket holding ``tokens`` is full again, ``ceil((C - t) / R)``
+    (at least ``at_least``, at most ``MAX_TTL``): the time to live of its stored state. A
+    full bucket and a missing one are the same, so keeping it longer is waste, and a
+    client seen once costs its store seconds of memory, not the whole ``C / R``."""
+    seconds = (config.capacity - tokens) / config.refill_rate
+    if seconds <= at_least:
+        return at_least
+    return MAX_TTL if seconds >= MAX_TTL else math.ceil(seconds)
+
+
 def refill(state: BucketState | None, config: RateLimitConfig, now: float) -> BucketState:
     """The state a bucket would have at ``now`` (a bucket never seen is full)."""
     if state is None:
@@ -152,3 +167,29 @@ def take_all(
         for state, config in zip(refilled, configs, strict=True)
     ]
     return refilled, binding(decisions)
+
+
+def adjust(
+    state: BucketState | None, config: RateLimitConfig, now: float, add: float, empty: bool
+) -> BucketState:
+    """An operator's change to a bucket, outside the request arithmetic: refill to
+    ``now``, then add ``add`` tokens (a grant or a refund; clamped to [0, capacity]) or,
+    with ``empty``, drain it to 0 so it admits nothing until it refills.
+    ``stores/adjust.lua`` mirrors it line for line."""
+    refilled = refill(state, config, now)
+    tokens = 0.0 if empty else max(0.0, min(config.capacity, refilled.tokens + add))
+    return BucketState(tokens, refilled.updated_at)
+
+
+def adjust_all(
+    states: Sequence[BucketState | None],
+    configs: Sequence[RateLimitConfig],
+    now: float,
+    add: float,
+    empty: bool,
+) -> list[BucketState]:
+    """``adjust`` on every bucket of a composite policy, as one change."""
+    return [
+        adjust(state, config, now, add, empty)
+        for state, config in zip(states, configs, strict=True)
+    ]

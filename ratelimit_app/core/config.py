@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CLIENT_CLOCK_MIN_TTL",
+    "MAX_HEADER_INT",
     "MAX_TTL",
     "ConfigError",
     "Problem",
@@ -30,6 +32,13 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
 # treated as full, which only matters for rates so small they never refill anyway.
 MAX_TTL = 2**31
+# Shortest key lifetime for state written on a clock of the caller's own (``clock=``):
+# a store's expiry runs on real time, which such a clock need not follow.
+CLIENT_CLOCK_MIN_TTL = 3600
+# The largest integer a Structured-Fields header may carry (RFC 9651, 3.3.1: 15 digits).
+# Capacities and refill times are bounded by it, so every header value we render (limit,
+# remaining, reset, window, Retry-After) is a finite integer a client can parse.
+MAX_HEADER_INT = 10**15 - 1
 
 
 class Problem(StrEnum):
@@ -52,6 +61,8 @@ class Problem(StrEnum):
     STORAGE = "storage"  # Flask/FastAPI storage URL and connection settings
     STORE = "store"  # Django's RATELIMIT['STORE'] URL, or STORE beside CACHE
     VALUE = "value"  # an argument given in code rather than in settings
+    MODE = "mode"  # MODE or a policy's "mode": enforce or shadow
+    METRICS = "metrics"  # METRICS switched on without prometheus_client installed
 
 
 class ConfigError(ValueError):
@@ -79,10 +90,12 @@ def check_number(
     *,
     minimum: float = 0.0,
     inclusive: bool = False,
+    maximum: float = math.inf,
     kind: Problem = Problem.VALUE,
 ) -> float:
     """``value`` as a float if it is a finite number above ``minimum`` (or equal to it
-    when ``inclusive``); booleans and numeric strings are refused, not coerced."""
+    when ``inclusive``) and at most ``maximum``; booleans and numeric strings are refused,
+    not coerced."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{name} must be a number, got {value!r}", kind=kind)
     try:
@@ -90,8 +103,10 @@ def check_number(
     except OverflowError:  # an int too large for a float
         number = math.inf
     above = number >= minimum if inclusive else number > minimum
-    if not (math.isfinite(number) and above):
+    if not (math.isfinite(number) and above and number <= maximum):
         bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+        if maximum < math.inf:
+            bound += f" and <= {maximum:.15g}"
         raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}", kind=kind)
     return number
 
@@ -105,7 +120,12 @@ def check_count(value: Any, name: str, *, minimum: int = 1, kind: Problem = Prob
 
 @dataclass(frozen=True, slots=True)
 class RateLimitConfig:
-    """A bucket of ``capacity`` tokens refilled at ``refill_rate`` tokens per second."""
+    """A bucket of ``capacity`` tokens refilled at ``refill_rate`` tokens per second.
+
+    The capacity is at least 1, so ``X-RateLimit-Limit`` (the capacity rounded down) never
+    reads 0 while requests pass; it and the seconds a refill from empty takes are at most
+    ``MAX_HEADER_INT``, so every header value stays a finite integer of 15 digits or less.
+    """
 
     capacity: float
     refill_rate: float
@@ -113,9 +133,19 @@ class RateLimitConfig:
     ttl: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        capacity = check_number(self.capacity, "capacity", kind=Problem.BUCKET)
+        capacity = check_number(
+            self.capacity, "capacity", minimum=1, inclusive=True, maximum=MAX_HEADER_INT,
+            kind=Problem.BUCKET,
+        )  # fmt: skip
         rate = check_number(self.refill_rate, "refill_rate", kind=Problem.BUCKET)
         full_after = capacity / rate
+        if full_after > MAX_HEADER_INT:
+            raise ConfigError(
+                f"refill_rate {self.refill_rate!r} is too small for capacity "
+                f"{self.capacity!r}: a refill from empty would take {full_after:.3g} s; "
+                f"capacity / refill_rate must be at most {MAX_HEADER_INT} s",
+                kind=Problem.BUCKET,
+            )
         ttl = MAX_TTL if full_after >= MAX_TTL else max(1, math.ceil(full_after))
         object.__setattr__(self, "capacity", capacity)
         object.__setattr__(self, "refill_rate", rate)

@@ -24,11 +24,22 @@ from .config import ConfigError, Problem, check_number
 from .stores.base import Configs, Keys
 from .stores.memory import MemoryStore
 
-__all__ = ["FAILURE_MODES", "StoreFailureHandler"]
+__all__ = ["FAILURE_MODES", "MAX_RETRY_INTERVAL", "StoreFailureHandler", "check_retry_interval"]
 
 FAILURE_MODES = ("fallback", "allow", "deny", "raise")
+# A longer back-off gains nothing (a retry costs one timeout) and turns one blip into a
+# long stretch of the failure policy: under "allow", hours of no limit at all.
+MAX_RETRY_INTERVAL = 300.0
 LOG_QUIET = 30.0  # seconds
 logger = logging.getLogger("ratelimit_app")
+
+
+def check_retry_interval(value: object) -> float:
+    """Seconds a failed store is left alone: from 0 to ``MAX_RETRY_INTERVAL``."""
+    return check_number(
+        value, "retry_interval (seconds)", inclusive=True, maximum=MAX_RETRY_INTERVAL,
+        kind=Problem.RETRY_INTERVAL,
+    )  # fmt: skip
 
 
 class StoreFailureHandler:
@@ -46,9 +57,7 @@ class StoreFailureHandler:
                 kind=Problem.FAILURE_MODE,
             )
         self.mode = mode
-        self.retry_interval = check_number(
-            retry_interval, "retry_interval", inclusive=True, kind=Problem.RETRY_INTERVAL
-        )
+        self.retry_interval = check_retry_interval(retry_interval)
         self.fallback_store = fallback_store or MemoryStore()
         self.clock = clock
         self._lock = threading.Lock()
@@ -103,21 +112,22 @@ class StoreFailureHandler:
             f" ({unlogged} more short outages since the last report)" if unlogged else "",
         )  # fmt: skip
 
-    def succeeded(self, scope: str | None = None) -> None:
+    def succeeded(self, scope: str | None = None) -> bool:
         """A call to ``scope`` answered: its back-off (and a whole-store one) ends; the
-        incident ends when no scope is left down."""
+        incident ends when no scope is left down. True for the one caller that ended it."""
         if self.down_until is None:
-            return
+            return False
         with self._lock:
             was_down = self.down_until is not None
             self._down.pop(scope, None)
             self._down.pop(None, None)
             self.down_until = max(self._down.values(), default=None)
             if self.down_until is not None:
-                return
+                return False
             logged, self._incident_logged = self._incident_logged, False
         if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")
+        return was_down
 
     def decide(self, keys: Keys, configs: Configs, cost: float) -> Decision:
         """The decision to give while the store is unavailable."""

@@ -1,4 +1,5 @@
-"""Decision -> HTTP headers and the 429 body, in one place for every framework.
+"""Decision -> HTTP headers, the 429 and 503 bodies and their bytes, in one place for
+every framework.
 
 Two header families: the widespread ``X-RateLimit-*`` trio and the IETF draft's
 Structured-Fields pair (draft-ietf-httpapi-ratelimit-headers -10: ``RateLimit-Policy``
@@ -8,13 +9,26 @@ until the quota allows this request again).
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from .bucket import Decision
 
-__all__ = ["denial_body", "render_headers", "retry_after_header"]
+__all__ = [
+    "UNAVAILABLE_HEADERS",
+    "denial_body",
+    "json_bytes",
+    "render_headers",
+    "retry_after_header",
+    "unavailable_body",
+]
+
+#: The headers of the 503 for ``ON_STORE_ERROR="raise"``: there is no decision to report,
+#: so only the pause a client should take before trying again.
+UNAVAILABLE_HEADERS = {"Retry-After": "1"}
 
 
 def _ceil(seconds: float) -> int:
@@ -75,3 +89,15 @@ def denial_body(decision: Decision) -> dict[str, Any]:
         + ".",
         "retry_after": decision.retry_after,
     }
+
+
+def unavailable_body() -> dict[str, Any]:
+    """The JSON body of the 503 that ``ON_STORE_ERROR="raise"`` becomes in a request: the
+    shape of a denial, so a client reads both the same way."""
+    return {"detail": "Rate limiting is temporarily unavailable.", "retry_after": 1.0}
+
+
+def json_bytes(body: Mapping[str, Any]) -> bytes:
+    """A body as every integration sends it: compact separators (as DRF and Starlette
+    write JSON; Django's and Flask's debug defaults would differ), UTF-8, no NaN."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()

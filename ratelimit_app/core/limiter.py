@@ -8,22 +8,30 @@ consumes from every bucket or from none, in one atomic store call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from time import perf_counter
 from typing import NamedTuple
 
 from .bucket import Decision
 from .config import ConfigError, RateLimitConfig, check_policy_name
+from .denial_log import DenialLog
+from .events import Event, hub
 from .failure import StoreFailureHandler
 from .keys import build_key, build_keys, check_prefix, format_keys, log_identity, safe_identity
 from .shedding import DenialCache
 from .stores.base import AsyncStore, StoreError, SyncStore, failure_scope
 from .stores.memory import AsyncMemoryStore, MemoryStore
+from .waiting import Acquiring, AsyncAcquiring, AsyncSleep, Sleep, aacquire, acquire
 
 __all__ = ["AsyncTokenBucketRateLimiter", "Prepared", "TokenBucketRateLimiter"]
 
 logger = logging.getLogger("ratelimit_app")
+denial_log = DenialLog(logger)
+# How a denial was reached -> its event outcome.
+_DENIED = {"store": "denied", "shed": "shed", "failure": "failure_denied"}
 
 
 class Prepared(NamedTuple):
@@ -34,6 +42,7 @@ class Prepared(NamedTuple):
     cost: float
     decision: Decision | None  # set when the denial memory or the back-off answered
     sent_at: float  # our clock when the request left (0.0 without a denial memory)
+    via: str  # who answered: "store", or "shed" / "failure" when decision is set
 
 
 def _configs(config: RateLimitConfig | Sequence[RateLimitConfig]) -> tuple[RateLimitConfig, ...]:
@@ -63,8 +72,11 @@ class _LimiterBase:
         key_prefix: str = "rl",
         on_store_error: str | StoreFailureHandler = "fallback",
         shed_denials: bool | None = None,
+        shadow: bool = False,
     ) -> None:
         self.configs = _configs(config)
+        #: Shadow mode: decide and store as usual, report denials, let every request pass.
+        self.shadow = shadow
         #: The bucket that bounds the cost (for a single-bucket policy, its only bucket).
         self.smallest = min(self.configs, key=lambda c: c.capacity)
         if not isinstance(store, (SyncStore, AsyncStore)):
@@ -73,6 +85,7 @@ class _LimiterBase:
                 "one or several buckets per call with take_all, peek_all and reset"
             )
         self.store = store
+        self.store_name = type(store).__name__
         self.name = check_policy_name(name)
         self.key_prefix = check_prefix(key_prefix)
         self.failure = _failure_handler(on_store_error)
@@ -104,11 +117,12 @@ class _LimiterBase:
             sent_at = denials.clock()
             shed = denials.check(key, cost, sent_at)
             if shed is not None:
-                return Prepared(key, keys, cost, shed, sent_at)
+                return Prepared(key, keys, cost, shed, sent_at, "shed")
         failure = self.failure
         if failure.down_until is not None and failure.should_skip_store(self._scope(keys)):
-            return Prepared(key, keys, cost, failure.decide(keys, self.configs, cost), sent_at)
-        return Prepared(key, keys, cost, None, sent_at)
+            decision = failure.decide(keys, self.configs, cost)
+            return Prepared(key, keys, cost, decision, sent_at, "failure")
+        return Prepared(key, keys, cost, None, sent_at, "store")
 
     def _scope(self, keys: tuple[str, ...]) -> str | None:
         """The part of the store ``keys`` live in, for a per-node back-off (a cluster's
@@ -119,27 +133,55 @@ class _LimiterBase:
         self, key: str, keys: tuple[str, ...], decision: Decision, sent_at: float
     ) -> Decision:
         """Bookkeeping after the store answered."""
-        if self.failure.down_until is not None:
-            self.failure.succeeded(self._scope(keys))
+        failure = self.failure
+        if failure.down_until is not None and failure.succeeded(self._scope(keys)):
+            if hub.listeners:
+                self._emit("store_recovered", "", None, 0.0)
         if self.denials is not None:
             self.denials.learn(key, decision, sent_at)
         return decision
 
-    def _finish(self, identity: str, decision: Decision) -> Decision:
-        """Log the decision: denials at INFO with a hashed identity, admissions at DEBUG.
-        The level is checked first: hashing an identity costs more than a decision."""
+    def _finish(self, identity: str, decision: Decision, via: str, started: float) -> Decision:
+        """Report the decision (an event if anyone listens, a log line) and apply shadow
+        mode. ``started`` is 0.0 when no listener was registered as the call began.
+        Logs carry the identity's digest only; the level is checked before hashing."""
         if decision.allowed:
+            if started:
+                self._emit("failure_allowed" if via == "failure" else "allowed",
+                           identity, decision, started)  # fmt: skip
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "allowed: policy=%s identity=%s cost=%g remaining=%.3f",
-                    self.name, identity, decision.cost, decision.remaining,
+                    self.name, log_identity(identity), decision.cost, decision.remaining,
                 )  # fmt: skip
-        elif logger.isEnabledFor(logging.INFO):
-            logger.info(
-                "rate limited: policy=%s identity=%s cost=%g retry_after=%.3f",
-                self.name, log_identity(identity), decision.cost, decision.retry_after,
-            )  # fmt: skip
+            return decision
+        outcome = "shadow_denied" if self.shadow else _DENIED[via]
+        if started:
+            self._emit(outcome, identity, decision, started)
+        if logger.isEnabledFor(logging.INFO):
+            denial_log.denied(
+                self.name, log_identity(identity), outcome, decision.cost, decision.retry_after
+            )
+        if self.shadow:  # what enforce mode would report, except that the request passes
+            return Decision(True, decision.remaining, decision.cost, decision.config)
         return decision
+
+    def _emit(
+        self, outcome: str, identity: str, decision: Decision | None, started: float
+    ) -> None:
+        latency = perf_counter() - started if started else 0.0
+        digest = log_identity(identity) if identity else ""
+        if decision is None:
+            capacity = self.smallest.capacity
+            hub.emit(Event(self.name, outcome, 0.0, 0.0, 0.0, capacity,
+                           self.store_name, latency, digest, self))  # fmt: skip
+            return
+        hub.emit(
+            Event(
+                self.name, outcome, decision.cost, decision.remaining, decision.retry_after,
+                decision.config.capacity, self.store_name, latency, digest, self,
+            )
+        )  # fmt: skip
 
     def forget(self, identity: str, *, stored: bool = False) -> tuple[str, ...]:
         """Drop what this process remembers of the identity's buckets (the fallback
@@ -156,6 +198,8 @@ class _LimiterBase:
 
     def _on_error(self, error: StoreError, keys: tuple[str, ...], cost: float | None) -> Decision:
         self.failure.failed(error, self._scope(keys))
+        if hub.listeners:
+            self._emit("store_error", "", None, 0.0)
         if self.failure.mode == "raise":
             raise error
         if cost is None:
@@ -169,15 +213,16 @@ class TokenBucketRateLimiter(_LimiterBase):
     store: SyncStore
 
     def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, keys, cost, decision, sent_at = self._prepare(identity, cost)
+        started = perf_counter() if hub.listeners else 0.0
+        key, keys, cost, decision, sent_at, via = self._prepare(identity, cost)
         if decision is None:
             try:
                 decision = self._stored(
                     key, keys, self.store.take_all(keys, self.configs, cost), sent_at
                 )
             except StoreError as error:
-                decision = self._on_error(error, keys, cost)
-        return self._finish(identity, decision)
+                decision, via = self._on_error(error, keys, cost), "failure"
+        return self._finish(identity, decision, via, started)
 
     def peek(self, identity: str) -> Decision:
         keys = self.keys_for(identity)
@@ -193,6 +238,22 @@ class TokenBucketRateLimiter(_LimiterBase):
     def reset(self, identity: str) -> None:
         self.store.reset(self.forget(identity))
 
+    def acquire(
+        self,
+        identity: str,
+        cost: float = 1,
+        timeout: float | None = None,
+        *,
+        sleep: Sleep = time.sleep,
+    ) -> Decision:
+        """Wait until admitted, sleeping exactly each denial's ``retry_after``; raises
+        ``RateLimitTimeout`` instead of sleeping past ``timeout`` seconds."""
+        return acquire(self, identity, cost, timeout, sleep)
+
+    def acquiring(self, identity: str, cost: float = 1, timeout: float | None = None) -> Acquiring:
+        """``acquire`` as a context manager or a decorator."""
+        return Acquiring(self, identity, cost=cost, timeout=timeout)
+
 
 class AsyncTokenBucketRateLimiter(_LimiterBase):
     """The async twin over an ``AsyncStore``."""
@@ -200,15 +261,16 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
     store: AsyncStore
 
     async def allow_request(self, identity: str, cost: float = 1) -> Decision:
-        key, keys, cost, decision, sent_at = self._prepare(identity, cost)
+        started = perf_counter() if hub.listeners else 0.0
+        key, keys, cost, decision, sent_at, via = self._prepare(identity, cost)
         if decision is None:
             try:
                 decision = self._stored(
                     key, keys, await self.store.take_all(keys, self.configs, cost), sent_at
                 )
             except StoreError as error:
-                decision = self._on_error(error, keys, cost)
-        return self._finish(identity, decision)
+                decision, via = self._on_error(error, keys, cost), "failure"
+        return self._finish(identity, decision, via, started)
 
     async def peek(self, identity: str) -> Decision:
         keys = self.keys_for(identity)
@@ -223,3 +285,18 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
 
     async def reset(self, identity: str) -> None:
         await self.store.reset(self.forget(identity))
+
+    async def acquire(
+        self,
+        identity: str,
+        cost: float = 1,
+        timeout: float | None = None,
+        *,
+        sleep: AsyncSleep = asyncio.sleep,
+    ) -> Decision:
+        return await aacquire(self, identity, cost, timeout, sleep)
+
+    def acquiring(
+        self, identity: str, cost: float = 1, timeout: float | None = None
+    ) -> AsyncAcquiring:
+        return AsyncAcquiring(self, identity, cost=cost, timeout=timeout)

@@ -53,13 +53,23 @@ SyncLimits = Limits[SyncStore, TokenBucketRateLimiter]
 AsyncLimits = Limits[AsyncStore, AsyncTokenBucketRateLimiter]
 
 
+def _observe(settings: Settings) -> None:
+    """``METRICS = True``: the Prometheus listener joins the event hook (once a process)."""
+    if settings.metrics:
+        from .metrics import enable_metrics
+
+        enable_metrics()
+
+
 def sync_limits(
     settings: Settings, store: SyncStore, failure: StoreFailureHandler | None = None
 ) -> SyncLimits:
+    _observe(settings)
     return Limits(settings, store, make_limiters(settings, store, failure))
 
 
 def async_limits(
     settings: Settings, store: AsyncStore, failure: StoreFailureHandler | None = None
 ) -> AsyncLimits:
+    _observe(settings)
     return Limits(settings, store, make_async_limiters(settings, store, failure))

@@ -25,10 +25,9 @@ from .config import (
     Problem,
     RateLimitConfig,
     check_cost,
-    check_number,
     check_policy_name,
 )
-from .failure import FAILURE_MODES, StoreFailureHandler
+from .failure import FAILURE_MODES, StoreFailureHandler, check_retry_interval
 from .keys import check_prefix
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .stores.base import AsyncStore, SyncStore
@@ -47,8 +46,10 @@ __all__ = [
 
 L = TypeVar("L", TokenBucketRateLimiter, AsyncTokenBucketRateLimiter)
 _BUCKET_KEYS = frozenset({"capacity", "refill_rate"})
-_POLICY_KEYS = _BUCKET_KEYS | {"cost"}
-_COMPOSITE_KEYS = frozenset({"buckets", "cost"})
+_POLICY_KEYS = _BUCKET_KEYS | {"cost", "mode"}
+_COMPOSITE_KEYS = frozenset({"buckets", "cost", "mode"})
+#: enforce: denials are refused; shadow: decided and stored the same, reported, let through.
+MODES = ("enforce", "shadow")
 DEFAULT_POLICIES = {"default": {"capacity": 5, "refill_rate": 1.0}}
 
 
@@ -63,6 +64,7 @@ class Policy:
     name: str
     configs: tuple[RateLimitConfig, ...]
     cost: float = 1.0
+    mode: str | None = None  # None: the settings' MODE
 
     @property
     def smallest(self) -> RateLimitConfig:
@@ -85,9 +87,17 @@ class Settings:
     trusted_proxy_count: int = 0
     legacy_headers: bool = True
     ietf_headers: bool = True
+    mode: str = "enforce"
+    metrics: bool = False
+    #: Async Redis stores send concurrent decisions together (``stores/coalesce.py``).
+    coalesce: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Who may report a client's address (TRUSTED_PROXIES / _COUNT, PROXY_HEADER, IPV6_PREFIX).
     proxies: Proxies = field(default_factory=Proxies)
+
+    def shadow(self, name: str) -> bool:
+        """Whether the named policy runs in shadow mode (its own mode, else MODE)."""
+        return (self.policy(name).mode or self.mode) == "shadow"
 
     def policy(self, name: str) -> Policy:
         try:
@@ -108,29 +118,46 @@ def _failure_mode(value: Any) -> str:
     return str(value)
 
 
-def _retry_interval(value: Any) -> float:
-    return check_number(
-        value, "the retry interval (seconds)", inclusive=True, kind=Problem.RETRY_INTERVAL
-    )
-
-
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"must be True or False, got {value!r}", kind=Problem.FLAG)
     return value
 
 
+def _mode(value: Any) -> str:
+    if value not in MODES:
+        raise ConfigError(f"must be one of {list(MODES)}, got {value!r}", kind=Problem.MODE)
+    return str(value)
+
+
+def _metrics(value: Any) -> bool:
+    """METRICS = True needs prometheus_client, checked now rather than at the first request."""
+    if _flag(value):
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "is True but prometheus_client is not installed "
+                "(pip install 'ratelimit-app[prometheus]')",
+                kind=Problem.METRICS,
+            ) from None
+    return bool(value)
+
+
 # Each common key: the helper that reads it and the default when it is absent.
 _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "KEY_PREFIX": (check_prefix, "rl"),
     "ON_STORE_ERROR": (_failure_mode, "fallback"),
-    "RETRY_INTERVAL": (_retry_interval, 1.0),
+    "RETRY_INTERVAL": (check_retry_interval, 1.0),
     "TRUSTED_PROXY_COUNT": (check_proxy_count, 0),
     "TRUSTED_PROXIES": (check_networks, ()),
     "PROXY_HEADER": (check_proxy_header, "X-Forwarded-For"),
     "IPV6_PREFIX": (check_ipv6_prefix, 64),
     "LEGACY_HEADERS": (_flag, True),
     "IETF_HEADERS": (_flag, True),
+    "MODE": (_mode, "enforce"),
+    "METRICS": (_metrics, False),
+    "COALESCE": (_flag, True),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
 _PROXY_KEYS = {"TRUSTED_PROXY_COUNT", "TRUSTED_PROXIES", "PROXY_HEADER", "IPV6_PREFIX"}
@@ -161,7 +188,8 @@ def _bucket_list(raw: Mapping[str, Any], label: str) -> list[Any]:
     unknown = set(raw) - _COMPOSITE_KEYS
     if unknown:
         raise ConfigError(
-            f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; allowed: buckets, cost",
+            f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; "
+            "allowed: buckets, cost, mode",
             kind=Problem.POLICY,
             setting=label,
         )
@@ -194,6 +222,13 @@ def _policy_buckets(raw: Any, label: str, errors: list[ConfigError]) -> list[Rat
     return configs if len(errors) == 0 else []
 
 
+def _policy_mode(raw: Mapping[str, Any], label: str) -> str | None:
+    try:
+        return None if raw.get("mode") is None else _mode(raw["mode"])
+    except ConfigError as exc:
+        raise exc.at(f"{label}['mode']") from None
+
+
 def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> Policy | None:
     """One policy, or None after adding its problems to ``errors``."""
     label = f"{where}['POLICIES'][{name!r}]"
@@ -203,7 +238,8 @@ def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> 
         configs = _policy_buckets(raw, label, found)
         if configs:
             smallest = min(configs, key=lambda c: c.capacity)
-            return Policy(name, tuple(configs), check_cost(raw.get("cost", 1), smallest.capacity))
+            cost = check_cost(raw.get("cost", 1), smallest.capacity)
+            return Policy(name, tuple(configs), cost, _policy_mode(raw, label))
     except ConfigError as exc:
         found.append(exc if exc.setting else exc.at(label))
     errors.extend(found)
@@ -266,6 +302,9 @@ def _read(
         trusted_proxy_count=values["TRUSTED_PROXY_COUNT"],
         legacy_headers=values["LEGACY_HEADERS"],
         ietf_headers=values["IETF_HEADERS"],
+        mode=values["MODE"],
+        metrics=values["METRICS"],
+        coalesce=values["COALESCE"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
         proxies=proxies,
     ), []
@@ -344,6 +383,7 @@ def _limiters(
             name=name,
             key_prefix=settings.key_prefix,
             on_store_error=shared,
+            shadow=settings.shadow(name),
         )
         for name, policy in settings.policies.items()
     }

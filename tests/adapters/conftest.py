@@ -9,6 +9,7 @@ import redis
 
 from ratelimit_app.core.stores.redis import parse_state
 from ratelimit_app.testing import RedisServer
+from tests.hostile_settings import HOSTILE, HOSTILE_STORAGE
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -48,6 +49,9 @@ BAD_SETTINGS = [
     pytest.param({"TRUSTED_PROXY_COUNT": -1}, "TRUSTED_PROXY_COUNT", id="proxies"),
     pytest.param({"ON_STORE_ERROR": "ignore"}, "ON_STORE_ERROR", id="failure-mode"),
     pytest.param({"CACHE": "default"}, "unknown setting", id="unknown-key"),
+    # the values that parse but would defeat the limiter, without Django's check id
+    *(pytest.param(*row.values[:2], id=row.id) for row in HOSTILE),
+    *HOSTILE_STORAGE,
 ]  # fmt: skip
 
 

@@ -13,17 +13,34 @@ import httpx
 import pytest
 import redis
 from fastapi import Depends, FastAPI
-from ratelimit_app.adapters.fastapi import RateLimit, RateLimiter, RateLimitMiddleware
+from fastapi.testclient import TestClient
+from hypothesis import event, given, settings
+from ratelimit_app.adapters.fastapi import (
+    RateLimit,
+    RateLimiter,
+    RateLimitMiddleware,
+    metrics_route,
+)
 from starlette.types import Message, Receive, Scope, Send
 
-from ratelimit_app.core import AsyncRedisStore, ConfigError, Decision
-from ratelimit_app.testing import RedisServer
+from ratelimit_app.core import ConfigError, Decision
+from ratelimit_app.core.events import Event, hub
+from ratelimit_app.core.headers import json_bytes, unavailable_body
+from ratelimit_app.core.stores.per_loop import PerLoopStore
+from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
-def make_app(storage_url: str, key_prefix: str, **extra: Any) -> FastAPI:
+def make_app(storage_url: str, key_prefix: str, on_breach: Any = None, **extra: Any) -> FastAPI:
     settings = {"STORAGE_URL": storage_url, "KEY_PREFIX": key_prefix, "POLICIES": POLICIES}
-    limiter = RateLimiter({**settings, **extra})
+    limiter = RateLimiter({**settings, **extra}, on_breach=on_breach)
     app = FastAPI(lifespan=limiter.lifespan)
     limiter.install(app)
 
@@ -192,16 +209,23 @@ async def test_bad_limits_fail_at_app_start(policy: str, cost: float | None, nam
                 pass  # pragma: no cover - start-up must fail
 
 
+@pytest.mark.parametrize("coalesce", [True, False])
 async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
-    redis_url: str, redis_client: redis.Redis, key_prefix: str
+    redis_url: str, redis_client: redis.Redis, key_prefix: str, coalesce: bool
 ) -> None:
-    """A pool of 8 connections serves a burst of 200 by waiting, never by failing over."""
+    """A pool of 8 connections serves a burst of 200 by waiting, never by failing over,
+    with decisions coalesced (the default) or one call each (``COALESCE: False``)."""
     policies = {"default": {"capacity": 50, "refill_rate": 1e-6}, "upload": POLICIES["upload"]}
-    app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
+    app = make_app(
+        redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30,
+        COALESCE=coalesce,
+    )  # fmt: skip
     async with serve(app) as client:
         running = app.state.ratelimit
-        assert isinstance(running.limits.store, AsyncRedisStore)
-        assert running.limits.store.client.connection_pool.max_connections == 8
+        assert isinstance(running.limits.store, PerLoopStore)  # one client per event loop
+        current = await running.limits.store.current()
+        assert current.coalesce is coalesce
+        assert current.client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]
         limiter = running.limits.limiters["default"]
@@ -214,7 +238,9 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     )
 
 
-@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+@pytest.mark.parametrize(
+    ("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429), ("raise", 503)]
+)
 async def test_redis_outage_never_500_and_recovers(
     own_redis: RedisServer, key_prefix: str, mode: str, during: int
 ) -> None:
@@ -227,6 +253,10 @@ async def test_redis_outage_never_500_and_recovers(
         assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
         own_redis.stop()
         assert [(await client.get("/ping")).status_code for _ in range(20)] == [during] * 20
+        if mode == "raise":
+            unavailable = await client.get("/ping")
+            assert unavailable.headers["Retry-After"] == "1"
+            assert unavailable.content == json_bytes(unavailable_body())
         own_redis.start()
         assert stored_tokens(raw, key) is None
         deadline = time.monotonic() + 10
@@ -274,27 +304,91 @@ async def test_retry_after_is_never_early_on_the_real_clock(
         assert (await client.post("/upload")).status_code == 200
 
 
+def connected(server: RedisServer) -> int:
+    """Clients connected to ``server``, not counting this probe."""
+    with server.client() as raw:
+        return int(raw.info("clients")["connected_clients"]) - 1
+
+
+def closed_within(server: RedisServer, seconds: float = 10) -> bool:
+    """Wait for every client to disconnect (a close may land a moment later)."""
+    deadline = time.monotonic() + seconds
+    while connected(server) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return connected(server) == 0
+
+
 async def test_lifespan_opens_a_bounded_pool_and_closes_it(
     own_redis: RedisServer, key_prefix: str
 ) -> None:
     """At most MAX_CONNECTIONS connections while the app runs, none after it stops."""
-    raw = own_redis.client()
-
-    def connected() -> int:
-        return int(raw.info("clients")["connected_clients"]) - 1  # minus this probe
-
     app = make_app(own_redis.url, key_prefix, MAX_CONNECTIONS=3)
     async with serve(app) as client:
         codes = [
             r.status_code for r in await asyncio.gather(*(client.get("/ping") for _ in range(30)))
         ]
-        during = connected()
-    deadline = time.monotonic() + 10
-    while connected() and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+        during = connected(own_redis)
     assert codes.count(200) == 5
     assert 1 <= during <= 3
-    assert connected() == 0
+    assert closed_within(own_redis)
+
+
+def test_test_client_without_with_runs_no_lifespan_and_limits_hold(
+    storage_url: str, key_prefix: str
+) -> None:
+    """``TestClient(app)`` outside ``with``: no lifespan, and each request on a new event
+    loop; the store opens on first use in each, the buckets are the same."""
+    client = TestClient(make_app(storage_url, key_prefix))
+    assert [client.get("/ping").status_code for _ in range(6)] == [200] * 5 + [429]
+    denied = client.get("/ping")
+    assert denied.headers["Retry-After"] == str(math.ceil(denied.json()["retry_after"]))
+
+
+async def test_asgi_transport_without_lifespan_limits_hold(
+    storage_url: str, key_prefix: str
+) -> None:
+    transport = httpx.ASGITransport(app=make_app(storage_url, key_prefix))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        codes = [(await client.get("/ping")).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+
+
+def test_a_client_opened_in_a_loop_is_closed_when_the_loop_ends(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    client = TestClient(make_app(own_redis.url, key_prefix))
+    assert [client.get("/ping").status_code for _ in range(3)] == [200] * 3
+    assert closed_within(own_redis)
+
+
+async def test_a_pool_opened_lazily_is_closed_when_the_lifespan_ends(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    app = make_app(own_redis.url, key_prefix)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.get("/ping")).status_code == 200  # no lifespan yet: lazily
+        assert connected(own_redis) >= 1
+        async with app.router.lifespan_context(app):
+            assert (await client.get("/ping")).status_code == 200
+        assert closed_within(own_redis)
+        assert (await client.get("/ping")).status_code == 200  # and opens again on use
+
+
+def test_without_a_lifespan_bad_limits_fail_the_first_limited_request() -> None:
+    app = make_app("memory://", "rl")
+    app.add_api_route("/bad", lambda: None, dependencies=[Depends(RateLimit("nope"))])
+    client = TestClient(app)
+    assert client.get("/free").status_code == 200  # nothing limited, nothing checked
+    with pytest.raises(ConfigError, match="RateLimit on /bad: unknown rate-limit policy"):
+        client.get("/ping")
+
+
+def test_an_app_without_install_or_lifespan_says_what_is_missing() -> None:
+    app = FastAPI()
+    app.add_api_route("/ping", lambda: None, dependencies=[Depends(RateLimit())])
+    with pytest.raises(RuntimeError, match=r"call limiter.install\(app\)"):
+        TestClient(app).get("/ping")
 
 
 async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:
@@ -304,3 +398,111 @@ async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefi
         denied = await client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json()["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+@pytest.mark.parametrize("mode", ["enforce", "shadow"])
+async def test_on_breach_hears_each_refusal_once_while_the_app_runs(
+    storage_url: str, key_prefix: str, mode: str
+) -> None:
+    heard: list[Event] = []
+    everything: list[Event] = []
+    hub.subscribe(everything.append)
+    before = hub.listeners  # the hub before the app exists (install subscribes on_breach)
+    app = make_app(storage_url, key_prefix, on_breach=heard.append, MODE=mode)
+    try:
+        async with serve(app) as client:
+            codes = [(await client.get("/ping")).status_code for _ in range(8)]
+        after = hub.listeners
+    finally:
+        hub.unsubscribe(everything.append)
+    refused = "shadow_denied" if mode == "shadow" else ("denied", "shed")
+    assert codes == ([200] * 8 if mode == "shadow" else [200] * 5 + [429] * 3)
+    assert len(heard) == 3 and all(e.outcome in refused for e in heard)
+    assert [e.outcome for e in everything][:5] == ["allowed"] * 5 and len(everything) == 8
+    assert after == before  # on_breach left with the lifespan
+
+
+async def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix: str) -> None:
+    app = make_app(storage_url, key_prefix, METRICS=True)
+    metrics_route(app)
+    async with serve(app) as client:
+        await client.get("/ping")
+        page = await client.get("/metrics")
+    assert page.status_code == 200
+    assert 'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.text
+
+
+def test_the_schema_documents_429_on_limited_routes_only() -> None:
+    schema = make_app("memory://", "rl").openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post")]:
+        answers = schema["paths"][path][method]["responses"]
+        assert answers["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+        body = answers["429"]["content"]["application/json"]["schema"]
+        assert set(body["required"]) == {"detail", "retry_after"}
+        assert "503" not in answers  # fallback: a store failure is decided in memory
+    assert "429" not in schema["paths"]["/free"]["get"]["responses"]
+
+
+def test_under_raise_and_a_global_middleware_the_schema_adds_503_everywhere() -> None:
+    app = make_app("memory://", "rl", ON_STORE_ERROR="raise")
+    app.add_middleware(RateLimitMiddleware, policy="default", exempt_paths=["/docs"])
+    schema = app.openapi()
+    for path, method in [("/ping", "get"), ("/upload", "post"), ("/free", "get")]:
+        assert {"429", "503"} <= set(schema["paths"][path][method]["responses"])
+
+
+async def statuses_outside_the_schema(app: FastAPI, tries: int = 8) -> set[tuple[str, int]]:
+    """Call every operation of the app's schema ``tries`` times (past any bucket's
+    capacity); what answered with a status the schema does not list for it."""
+    found: set[tuple[str, int]] = set()
+    async with serve(app) as client:
+        for path, operations in app.openapi()["paths"].items():
+            for method, operation in operations.items():
+                for _ in range(tries):
+                    status = (await client.request(method, path)).status_code
+                    if str(status) not in operation["responses"]:
+                        found.add((f"{method.upper()} {path}", status))
+    return found
+
+
+@pytest.mark.parametrize("middleware", [False, True])
+@pytest.mark.parametrize("store", ["memory", "redis-down"])
+async def test_every_status_a_route_answers_is_in_its_schema(
+    store: str, middleware: bool, key_prefix: str
+) -> None:
+    """The check Schemathesis calls status-code conformance, on every operation: 200,
+    429 once the bucket is empty, and 503 while the store is down under "raise"."""
+    url = "memory://" if store == "memory" else f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(url, key_prefix, ON_STORE_ERROR="raise", SOCKET_TIMEOUT=0.5)
+    if middleware:
+        app.add_middleware(RateLimitMiddleware, policy="upload")
+    assert await statuses_outside_the_schema(app) == set()
+
+
+def policy_app(raw: dict[str, Any]) -> FastAPI:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    limiter = RateLimiter({"STORAGE_URL": "memory://", **raw})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+    for route, policy in enumerate(["default", "upload"]):
+        app.get(f"/{route}", dependencies=[Depends(RateLimit(policy))])(lambda: "ok")
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused when the limiter is built with a ConfigError (nothing else), or only 200s
+    and 429s (TestClient raises any exception the app lets through)."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused when built")
+        return
+    event("accepted")
+    with TestClient(app) as client:
+        for route, forwarded_for in requests:
+            headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+            response = client.get(f"/{route}", headers=headers)
+            check_headers(response.status_code, response.headers)

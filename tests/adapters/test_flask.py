@@ -10,14 +10,26 @@ import pytest
 import redis
 from flask import Flask, jsonify, request
 from flask.testing import FlaskClient
-from ratelimit_app.adapters.flask import RateLimiter
+from hypothesis import event, given, settings
+from ratelimit_app.adapters.flask import RateLimiter, metrics_route
 
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.events import Event, hub
+from ratelimit_app.core.headers import json_bytes, unavailable_body
 from ratelimit_app.testing import RedisServer
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 
-def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, RateLimiter]:
+def make_app(
+    storage_url: str, key_prefix: str, on_breach: Any = None, **extra: Any
+) -> tuple[Flask, RateLimiter]:
     app = Flask(__name__)
     app.config["RATELIMIT"] = {
         "STORAGE_URL": storage_url,
@@ -25,7 +37,7 @@ def make_app(storage_url: str, key_prefix: str, **extra: Any) -> tuple[Flask, Ra
         "POLICIES": POLICIES,
         **extra,
     }
-    limiter = RateLimiter()
+    limiter = RateLimiter(on_breach=on_breach)
 
     @app.get("/ping")
     @limiter.limit("default")
@@ -188,7 +200,9 @@ def test_bad_limit_declaration_fails_at_init_app_or_at_decoration() -> None:
         later.limit("nope")(lambda: "x")
 
 
-@pytest.mark.parametrize(("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429)])
+@pytest.mark.parametrize(
+    ("mode", "during"), [("fallback", 200), ("allow", 200), ("deny", 429), ("raise", 503)]
+)
 def test_redis_outage_never_500_and_recovers(
     own_redis: RedisServer, key_prefix: str, mode: str, during: int
 ) -> None:
@@ -202,6 +216,10 @@ def test_redis_outage_never_500_and_recovers(
     assert stored_tokens(raw, key) == pytest.approx(999, abs=0.01)
     own_redis.stop()
     assert [client.get("/ping").status_code for _ in range(20)] == [during] * 20
+    if mode == "raise":
+        unavailable = client.get("/ping")
+        assert unavailable.headers["Retry-After"] == "1"
+        assert unavailable.data == json_bytes(unavailable_body())
     own_redis.start()
     assert stored_tokens(raw, key) is None  # a fresh server: the key is gone
     deadline = time.monotonic() + 10
@@ -253,3 +271,64 @@ def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str
     denied = client.get("/ping")
     assert denied.headers["X-RateLimit-Limit"] == "3"  # the slow bucket holds it back
     assert denied.json["retry_after"] == pytest.approx(1 / SLOW, rel=0.01)
+
+
+@pytest.mark.parametrize("mode", ["enforce", "shadow"])
+def test_on_breach_hears_each_refusal_of_its_app_once(
+    storage_url: str, key_prefix: str, mode: str
+) -> None:
+    heard: list[Event] = []
+    app, _ = make_app(storage_url, key_prefix, on_breach=heard.append, MODE=mode)
+    other, _ = make_app(storage_url, key_prefix + "o")  # another app: not its breaches
+    everything: list[Event] = []
+    hub.subscribe(everything.append)
+    try:
+        codes = [app.test_client().get("/ping").status_code for _ in range(8)]
+        other_codes = [other.test_client().get("/ping").status_code for _ in range(8)]
+    finally:
+        hub.unsubscribe(everything.append)
+    refused = "shadow_denied" if mode == "shadow" else ("denied", "shed")
+    assert codes == ([200] * 8 if mode == "shadow" else [200] * 5 + [429] * 3)
+    assert other_codes == [200] * 5 + [429] * 3
+    assert len(heard) == 3 and all(e.outcome in refused for e in heard)
+    assert len(everything) == 16  # one event per decision, both apps
+    assert [e.outcome for e in everything[:5]] == ["allowed"] * 5
+
+
+def test_metrics_route_serves_prometheus_text(storage_url: str, key_prefix: str) -> None:
+    app, _ = make_app(storage_url, key_prefix, METRICS=True)
+    metrics_route(app)
+    client = app.test_client()
+    client.get("/ping")
+    page = client.get("/metrics")
+    assert page.status_code == 200 and "X-RateLimit-Remaining" not in page.headers
+    assert b'ratelimit_decisions_total{outcome="allowed",policy="default"}' in page.data
+
+
+def policy_app(raw: dict[str, Any]) -> Flask:
+    """Two routes, each charged its policy's own cost; the settings as generated."""
+    app = Flask(__name__)
+    app.config["RATELIMIT"] = {"STORAGE_URL": "memory://", **raw}
+    limiter = RateLimiter()
+    app.get("/0")(limiter.limit("default")(lambda: "0"))
+    app.get("/1", endpoint="upload")(limiter.limit("upload")(lambda: "1"))
+    limiter.init_app(app)
+    return app
+
+
+@settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples()
+@given(raw=settings_dicts, requests=visits)
+def test_accepted_settings_never_give_a_500(raw: dict[str, Any], requests: Any) -> None:
+    """Refused at init_app with a ConfigError (nothing else), or only 200s and 429s."""
+    try:
+        app = policy_app(raw)
+    except ConfigError:
+        event("refused at init_app")
+        return
+    event("accepted")
+    client = app.test_client()
+    for route, forwarded_for in requests:
+        headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+        response = client.get(f"/{route}", headers=headers)
+        check_headers(response.status_code, response.headers)

@@ -38,6 +38,14 @@ def bucket_caches(settings: Any, redis_url: str) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def slow_policies() -> dict[str, dict[str, float]]:
+    """Refill slow enough that token counts are exact while a test runs; a module
+    switches to them with ``policies = slow_policies`` fixtures of its own."""
+    return {"default": {"capacity": 5, "refill_rate": 1e-6},
+            "upload": {"capacity": 5, "refill_rate": 1e-6, "cost": 3}}  # fmt: skip
+
+
+@pytest.fixture
 def policies() -> dict[str, dict[str, float]]:
     return {
         "default": {"capacity": 5, "refill_rate": 1.0},

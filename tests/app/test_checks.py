@@ -85,6 +85,10 @@ def test_without_the_setting_only_the_default_policy_exists(settings: Any) -> No
         ({"RETRY_INTERVAL": -1}, ["ratelimit.E009"]),
         ({"LEGACY_HEADERS": "yes"}, ["ratelimit.E010"]),
         ({"IETF_HEADERS": None}, ["ratelimit.E010"]),
+        ({"MODE": "dry_run"}, ["ratelimit.E020"]),
+        ({"POLICIES": {"p": {**GOOD, "mode": "off"}}}, ["ratelimit.E020"]),
+        ({"METRICS": 1}, ["ratelimit.E010"]),
+        ({"COALESCE": "off"}, ["ratelimit.E010"]),
         (
             {"KEY_PREFIX": "a b", "ON_STORE_ERROR": 1, "POLICIES": {"p": {**GOOD, "cost": 9}}},
             ["ratelimit.E004", "ratelimit.E006", "ratelimit.E008"],
@@ -150,3 +154,12 @@ def test_check_command_fails_on_a_bad_setting(settings: Any) -> None:
 
     with pytest.raises(SystemCheckError, match=r"ratelimit\.E003.*capacity must be"):
         call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_metrics_without_prometheus_client_is_e021(settings: Any, monkeypatch) -> None:
+    import sys
+
+    settings.ROOT_URLCONF = __name__
+    settings.RATELIMIT = {"METRICS": True}
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    assert ratelimit_ids() == ["ratelimit.E021"]

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
+from django.utils.http import http_date
+from hypothesis import event, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
+from ratelimit_app.checks import refuse_bad_settings
 from ratelimit_app.conf import get_runtime
 from ratelimit_app.core import ConfigError
+from ratelimit_app.responses import add_headers, remember
 from ratelimit_app.testing import free_port
 from ratelimit_app.throttling import TokenBucketThrottle, view_cost
+from tests.hostile_settings import (
+    PROPERTY_EXAMPLES,
+    check_headers,
+    settings_dicts,
+    visits,
+    with_hostile_examples,
+)
 
 BACKENDS = ["locmem", "django-redis", "redis-cache"]
 LEGACY = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
@@ -117,6 +135,56 @@ def test_store_outage_never_gives_a_500(client, ratelimit, settings, mode, statu
     assert "Retry-After" in response or status == 200
 
 
+_addresses = itertools.count(1)
+
+
+@pytest.fixture
+def fresh_client() -> Client:
+    """A client from an address no other test uses: DRF's own throttles keep their
+    history in the default cache, by address."""
+    return Client(REMOTE_ADDR=f"192.0.2.{next(_addresses)}")
+
+
+def test_another_throttles_longer_wait_is_kept(fresh_client: Client, ratelimit: Any) -> None:
+    """3 per hour next to our 5 tokens: once both refuse, DRF's hour-long wait binds, and
+    neither our middleware nor our exception handler may shorten it to our 1 second."""
+    codes = [fresh_client.get("/api/two-throttles").status_code for _ in range(6)]
+    assert codes == [200, 200, 200, 429, 429, 429]  # the hourly throttle refuses from #4
+    denied = fresh_client.get("/api/two-throttles")  # our bucket is empty too now
+    assert denied["X-RateLimit-Remaining"] == "0"
+    assert int(denied["Retry-After"]) >= 3599
+    assert "retry_after" not in denied.json()  # DRF's body: its wait, not ours
+    assert "Expected available in 3" in denied.json()["detail"]
+
+
+def test_our_longer_wait_binds_beside_another_throttle(
+    fresh_client: Client, ratelimit: Any
+) -> None:
+    ratelimit(POLICIES={"default": {"capacity": 1, "refill_rate": 1e-4}})  # 10,000 s a token
+    codes = [fresh_client.get("/api/two-throttles").status_code for _ in range(3)]
+    assert codes == [200, 429, 429]  # ours refuses alone: ours binds
+    denied = fresh_client.get("/api/two-throttles")  # both refuse: ours waits longer
+    body = denied.json()
+    assert body["retry_after"] > 3600
+    assert denied["Retry-After"] == str(math.ceil(body["retry_after"]))
+
+
+@pytest.mark.parametrize(
+    ("present", "kept"),
+    [("7200", True), ("0", False), ("soon", False), (http_date(time.time() + 7200), True),
+     (http_date(time.time() - 60), False)],
+)  # fmt: skip
+def test_a_retry_after_already_present_is_never_lowered(
+    ratelimit: Any, present: str, kept: bool
+) -> None:
+    request = RequestFactory().get("/")
+    limiter = get_runtime().limiter("default")
+    limiter.allow_request("ip:retry-after", 5)
+    remember(request, "default", limiter.allow_request("ip:retry-after"))
+    response = add_headers(request, HttpResponse(status=429, headers={"Retry-After": present}))
+    assert response["Retry-After"] == (present if kept else "1")
+
+
 class CostlyView(APIView):
     throttle_classes = [TokenBucketThrottle]
     throttle_scope = "default"
@@ -154,3 +222,30 @@ def test_a_composite_policy_limits_drf_and_decorated_views(
     denied = client.get(path)
     assert denied["X-RateLimit-Limit"] == "3"  # the bucket that holds the request back
     assert int(denied["Retry-After"]) >= 1e6
+
+
+ROUTES = [("get", "/api/ping"), ("post", "/api/upload"), ("get", "/plain/ping")]
+
+
+@hypothesis_settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
+@with_hostile_examples(route_offset=0)
+@given(raw=settings_dicts, requests=visits, route_offset=st.integers(0, 2))
+def test_accepted_settings_never_give_a_500(raw: Any, requests: Any, route_offset: int) -> None:
+    """Settings that Django would refuse to start with, or that ``manage.py check``
+    reports, are skipped; with any other, DRF and decorated views answer only 200s and
+    429s (the test client raises any exception a view lets through)."""
+    with override_settings(RATELIMIT={**raw, "CACHE": "default"}):
+        try:
+            refuse_bad_settings()
+        except ImproperlyConfigured:
+            event("refused at start-up")
+            return
+        if any(message.is_serious() for message in checks.run_checks(tags=["ratelimit"])):
+            event("reported by manage.py check")  # e.g. /plain/upload's cost 3 > capacity
+            return
+        event("accepted")
+        for route, forwarded_for in requests:
+            method, path = ROUTES[(route + route_offset) % len(ROUTES)]
+            extra = {} if forwarded_for is None else {"HTTP_X_FORWARDED_FOR": forwarded_for}
+            response = getattr(Client(), method)(path, **extra)
+            check_headers(response.status_code, response.headers)

@@ -12,10 +12,9 @@ import httpx
 import pytest
 import redis
 
-from project.servers import DemoServer, burst
+from project.servers import DemoServer, burst, running
 from ratelimit_app.testing import free_port
 from tests.adapters.conftest import stored_tokens
-from tests.project.test_demo_servers import server
 
 
 @pytest.mark.slow
@@ -57,7 +56,7 @@ async def test_django_async_views_on_four_uvicorn_workers_admit_exactly_the_capa
         sys.executable, "-m", "uvicorn", "project.asgi:application", "--workers", "4",
         "--no-proxy-headers", "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
-    with server(command, env, port, tmp_path / "log", health="/healthz"):
+    with running(command, env, port, tmp_path / "log"):
         limits = httpx.Limits(max_connections=200)
         async with httpx.AsyncClient(timeout=60, limits=limits) as client:
             url = f"http://127.0.0.1:{port}/plain/upload"
@@ -66,5 +65,5 @@ async def test_django_async_views_on_four_uvicorn_workers_admit_exactly_the_capa
     assert codes == {200: 50, 429: 150}, codes
     # all decided by Redis: no pool ran dry and sent a request to the failure policy
     assert "store failed" not in (tmp_path / "log").read_text()
-    tokens = stored_tokens(redis_client, f"{key_prefix}:upload:ip:127.0.0.1")
+    tokens = stored_tokens(redis_client, f"{key_prefix}:default:ip:127.0.0.1")
     assert tokens == pytest.approx(0, abs=0.01)

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import redis
 
+from project.servers import running
 from ratelimit_app.testing import free_port
 from tests.adapters.conftest import stored_tokens
-from tests.project.test_demo_servers import server
 
 pytestmark = [pytest.mark.slow, pytest.mark.same_on_every_server]
 
@@ -129,11 +129,11 @@ def test_each_integration_charges_the_client_the_table_names(
         "DJANGO_DEBUG": "0",
         "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"),
     }
-    port, health = free_port(), "/healthz" if framework == "django" else "/health"
+    port = free_port()
     prefix = f"{key_prefix}:default:" + ("ip:" if framework == "django" else "")
     charged: Counter[str] = Counter()
     with (
-        server(_command(name, port), env, port, tmp_path / "log", health),
+        running(_command(name, port), env, port, tmp_path / "log"),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
         for why, sent, lines, expected in _rows(header):

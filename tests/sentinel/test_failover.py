@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from project.servers import running
 from ratelimit_app.core import (
     AsyncTokenBucketRateLimiter,
     StoreFailureHandler,
@@ -44,7 +45,6 @@ from tests.fault_drill import (
     timed_call,
     wait_until,
 )
-from tests.project.test_demo_servers import server
 from tests.project.test_store_urls import DEMOS, _command
 
 pytestmark = pytest.mark.slow
@@ -156,7 +156,7 @@ def test_demo_behind_sentinel_never_answers_500_during_a_failover(
     port = free_port()
     seen: list[tuple[float, int]] = []
     with (
-        server(_command(name, port), env, port, tmp_path / "log"),
+        running(_command(name, port), env, port, tmp_path / "log"),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
 

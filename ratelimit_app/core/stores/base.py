@@ -14,7 +14,16 @@ from typing import Any, Protocol, runtime_checkable
 from ..bucket import Decision
 from ..config import RateLimitConfig
 
-__all__ = ["AsyncStore", "Configs", "Keys", "StoreError", "SyncStore", "failure_scope"]
+__all__ = [
+    "AdjustableStore",
+    "AsyncAdjustableStore",
+    "AsyncStore",
+    "Configs",
+    "Keys",
+    "StoreError",
+    "SyncStore",
+    "failure_scope",
+]
 
 Keys = Sequence[str]
 Configs = Sequence[RateLimitConfig]
@@ -54,3 +63,23 @@ def failure_scope(store: Any, keys: Keys) -> str | None:
     ask the store they wrap with this."""
     scope_of = getattr(store, "failure_scope", None)
     return None if scope_of is None else scope_of(keys)
+
+
+@runtime_checkable
+class AdjustableStore(SyncStore, Protocol):
+    """A store an operator can act on: every built-in store is one; a limiter needs only
+    ``SyncStore``, so a custom store may leave ``adjust`` out."""
+
+    def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        """Refill, then add ``add`` tokens (clamped to [0, capacity]) or, with ``empty``,
+        drain the buckets to 0, all at once; returns each bucket's tokens after."""
+        ...
+
+
+@runtime_checkable
+class AsyncAdjustableStore(AsyncStore, Protocol):
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]: ...

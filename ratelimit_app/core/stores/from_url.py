@@ -11,6 +11,11 @@ a request waits up to ``POOL_TIMEOUT`` seconds for a free connection instead of 
 (on a Cluster the bound is per node and a burst beyond it fails instead). Commands are
 never retried by redis-py: a bucket update is not idempotent, so a retried EVALSHA could
 charge a request twice; a failure goes to the failure policy instead.
+
+An async Redis client belongs to the event loop that opened its connections, and an ASGI
+app is not always served from one loop (``TestClient(app)`` outside ``with`` runs each
+request in a new one), so ``make_lazy_async_store`` opens one client per loop, on first
+use (``per_loop.PerLoopStore``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
@@ -34,16 +40,19 @@ from redis.retry import Retry
 from ..config import ConfigError, Problem, check_count, check_number
 from .base import AsyncStore, SyncStore
 from .memory import AsyncMemoryStore, MemoryStore
+from .per_loop import PerLoopStore
 from .redis import AsyncRedisStore, RedisStore
-from .urls import StoreURL, parse_store_url
+from .urls import StoreURL, parse_store_url, redacted
 
 __all__ = [
     "POOL_KEYS",
     "STORAGE_KEYS",
     "StorageOptions",
+    "check_redis_url",
     "close_async_store",
     "close_sync_store",
     "make_async_store",
+    "make_lazy_async_store",
     "make_sync_store",
     "parse_storage_options",
 ]
@@ -59,6 +68,10 @@ STORAGE_KEYS = (
     "SOCKET_TIMEOUT",
     "MEMORY_MAX_KEYS",
 )
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Longest POOL_TIMEOUT / SOCKET_TIMEOUT: a longer wait only hides an outage from the
+# failure policy, and the OS refuses far longer ones (an OverflowError on every request).
+MAX_TIMEOUT = 300.0
 T = TypeVar("T")
 
 
@@ -81,13 +94,39 @@ class StorageOptions:
         return self.url == "memory://"
 
 
+def check_redis_url(url: Any, *, memory: bool = False) -> str:
+    """A URL of one Redis node redis-py can connect to (``redis://``, ``rediss://``,
+    ``unix://``), or also ``memory://`` when ``memory``; anything else names what is
+    allowed. (A cache backend takes only these; a store also takes Sentinel and Cluster
+    URLs: ``urls.parse_store_url``.)"""
+    if not isinstance(url, str):
+        raise ConfigError(f"must be a string, got {url!r}", kind=Problem.STORAGE)
+    if memory and url == "memory://":
+        return url
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(
+            f"{redacted(url)!r} is not a valid URL: {exc}", kind=Problem.STORAGE
+        ) from None
+    if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+        allowed = "'memory://' or " if memory else ""
+        raise ConfigError(
+            f"must be {allowed}'redis://host:port/db' (also rediss://, unix://), "
+            f"got {redacted(url)!r}",
+            kind=Problem.STORAGE,
+        )
+    return url
+
+
 def _check_url(url: Any) -> str:
     parse_store_url(url)
     return str(url)
 
 
 def _seconds(value: Any) -> float:
-    return check_number(value, "a number of seconds", kind=Problem.STORAGE)
+    return check_number(value, "a number of seconds", maximum=MAX_TIMEOUT, kind=Problem.STORAGE)
 
 
 def _count(value: Any) -> int:
@@ -207,11 +246,20 @@ def make_sync_store(options: StorageOptions) -> SyncStore:
     return RedisStore(_redis_client(options.target, options, _SYNC))
 
 
-def make_async_store(options: StorageOptions) -> AsyncStore:
-    """The async twin: build it inside the event loop that will use it (app lifespan)."""
+def make_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
+    """The async twin: build it inside the event loop that will use it (app lifespan).
+    ``coalesce`` is the ``COALESCE`` setting (``Settings.coalesce``)."""
     if options.is_memory:
         return AsyncMemoryStore(max_keys=options.memory_max_keys)
-    return AsyncRedisStore(_redis_client(options.target, options, _ASYNC))
+    return AsyncRedisStore(_redis_client(options.target, options, _ASYNC), coalesce=coalesce)
+
+
+def make_lazy_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
+    """An ``AsyncMemoryStore``, or a ``PerLoopStore`` that opens a Redis client in each
+    event loop that calls it: safe to build outside any loop."""
+    if options.is_memory:
+        return make_async_store(options)
+    return PerLoopStore(lambda: make_async_store(options, coalesce=coalesce), close_async_store)
 
 
 def close_sync_store(store: SyncStore) -> None:
@@ -228,7 +276,10 @@ def close_sync_store(store: SyncStore) -> None:
 
 
 async def close_async_store(store: AsyncStore) -> None:
-    """The async twin of ``close_sync_store``."""
+    """The async twin of ``close_sync_store``; a ``PerLoopStore`` closes the calling
+    loop's store."""
+    if isinstance(store, PerLoopStore):
+        await store.aclose()
     if not isinstance(store, AsyncRedisStore):
         return
     pool = getattr(store.client, "connection_pool", None)

@@ -31,5 +31,10 @@ class InlineStore:
     async def reset(self, keys: Keys) -> None:
         self.sync.reset(keys)
 
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        return self.sync.adjust(keys, configs, add, empty=empty)  # type: ignore[no-any-return]
+
     async def get_state(self, key: str) -> BucketState | None:
         return self.sync.get_state(key)  # type: ignore[no-any-return]

@@ -87,6 +87,12 @@ class PerLoopStore:
     async def reset(self, keys: Keys) -> None:
         await (await self.current()).reset(keys)
 
+    async def adjust(
+        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
+    ) -> list[float]:
+        store: Any = await self.current()
+        return await store.adjust(keys, configs, add, empty=empty)  # type: ignore[no-any-return]
+
     async def get_state(self, key: str) -> Any:
         store: Any = await self.current()
         return await store.get_state(key)

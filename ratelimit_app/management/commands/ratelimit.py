@@ -1,6 +1,9 @@
-"""``manage.py ratelimit list | show <identity> | reset <identity> [--policy P]``.
+"""``manage.py ratelimit list | show <identity> | reset | grant | drain``.
 
-The same data as the admin page (``ratelimit_app.inspect``), for shells and scripts.
+The same data and actions as the admin page (``ratelimit_app.inspection``), for shells
+and scripts. A command runs in a process of its own: over a local-memory cache it sees
+only its own (empty) buckets, never the server's, so it says so, and the actions fail
+with a non-zero exit instead of reporting a success that changed nothing.
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ... import inspection
-from ...conf import get_runtime
+from ...conf import Runtime, get_runtime
 from ...core.config import ConfigError
 from ...core.stores.base import StoreError
+
+LOCAL = (
+    "{where} is local memory: each server process keeps its own buckets and "
+    "this command, a process of its own, cannot see or change them"
+)
 
 
 def _fmt(value: float) -> str:
@@ -20,44 +28,77 @@ def _fmt(value: float) -> str:
 
 
 class Command(BaseCommand):
-    help = "Inspect or reset rate-limit buckets."
+    help = "Inspect, reset, grant tokens to or drain rate-limit buckets."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("list", help="policies and live buckets")
-        show = sub.add_parser("show", help="one identity's bucket in every policy")
+        show = sub.add_parser("show", help="one identity's buckets in every policy")
         show.add_argument("identity", help="e.g. ip:203.0.113.7 or user:42")
-        reset = sub.add_parser("reset", help="refill one identity's buckets")
-        reset.add_argument("identity")
-        reset.add_argument("--policy", help="only this policy (default: all)")
+        for name, text in (
+            ("reset", "refill one identity's buckets"),
+            ("grant", "add tokens to one identity's buckets (capped at capacity)"),
+            ("drain", "empty one identity's buckets: refused until they refill"),
+        ):
+            action = sub.add_parser(name, help=text)
+            action.add_argument("identity")
+            if name == "grant":
+                action.add_argument("amount", help="tokens to add, a number > 0")
+            action.add_argument("--policy", help="only this policy (default: all)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            getattr(self, f"do_{options['action']}")(options)
+            runtime = get_runtime()
+            getattr(self, f"do_{options['action']}")(runtime, options)
         except (ConfigError, StoreError) as exc:
             raise CommandError(str(exc)) from exc
 
-    def do_list(self, options: dict[str, Any]) -> None:
-        runtime = get_runtime()
+    def _local(self, runtime: Runtime) -> bool:
+        """Warn (on stderr) that a locmem cache is invisible from here; True if it is."""
+        if runtime.store.kind not in ("locmem", "memory"):
+            return False
+        self.stderr.write(LOCAL.format(where=runtime.store.label))
+        return True
+
+    def do_list(self, runtime: Runtime, options: dict[str, Any]) -> None:
+        self._local(runtime)
         self.stdout.write(f"{runtime.store.label} ({runtime.store.kind})")
-        self.stdout.write("policy\tcapacity\trefill/s\tcost")
+        self.stdout.write("policy\tmode\tcapacity\trefill/s\tcost")
         for p in inspection.policy_rows(runtime):
-            self.stdout.write(f"{p.name}\t{_fmt(p.capacity)}\t{p.refill_rate:g}\t{_fmt(p.cost)}")
-        keys = inspection.live_keys(runtime)
-        self.stdout.write(f"{len(keys)} live bucket(s)")
-        self._rows(inspection.rows_for_keys(keys, runtime))
+            self.stdout.write(
+                f"{p.name}\t{p.mode}\t{_fmt(p.capacity)}\t{p.refill_rate:g}\t{_fmt(p.cost)}"
+            )
+        buckets = inspection.live_buckets(runtime)
+        self.stdout.write(f"{len(buckets)} live bucket(s); every other identity is full")
+        self._rows(inspection.rows_for(runtime, buckets))
 
-    def do_show(self, options: dict[str, Any]) -> None:
-        self._rows(inspection.identity_buckets(options["identity"]))
+    def do_show(self, runtime: Runtime, options: dict[str, Any]) -> None:
+        self._local(runtime)
+        self._rows(inspection.identity_buckets(options["identity"], runtime))
 
-    def do_reset(self, options: dict[str, Any]) -> None:
-        names = inspection.reset_identity(options["identity"], options.get("policy"))
-        self.stdout.write(f"reset {options['identity']} in: {', '.join(names)}")
+    def do_reset(self, runtime: Runtime, options: dict[str, Any]) -> None:
+        self._act(runtime, "reset", options)
+
+    def do_grant(self, runtime: Runtime, options: dict[str, Any]) -> None:
+        self._act(runtime, "grant", options)
+
+    def do_drain(self, runtime: Runtime, options: dict[str, Any]) -> None:
+        self._act(runtime, "drain", options)
+
+    def _act(self, runtime: Runtime, action: str, options: dict[str, Any]) -> None:
+        policy = options.get("policy")
+        names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
+        if self._local(runtime):
+            raise CommandError(f"nothing done: {action} must run inside the server process")
+        for name in names:
+            key = inspection.identity_key(options["identity"], name, runtime)
+            self.stdout.write(inspection.act(action, key, options.get("amount"), runtime))
 
     def _rows(self, rows: list[inspection.BucketRow]) -> None:
-        self.stdout.write("identity\tpolicy\ttokens\tcapacity\tfull_in_s\tkey")
+        self.stdout.write("identity\tpolicy\ttokens\tcapacity\tfull_in_s\tstate\tkey")
         for r in rows:
+            state = "refused" if r.refused else "admitted"
             self.stdout.write(
                 f"{r.identity}\t{r.policy}\t{_fmt(r.tokens)}\t{_fmt(r.capacity)}\t"
-                f"{_fmt(r.seconds_to_full)}\t{r.key}{'' if r.stored else ' (not stored)'}"
+                f"{_fmt(r.seconds_to_full)}\t{state}\t{r.key}{'' if r.stored else ' (not stored)'}"
             )
