@@ -86,6 +86,11 @@ class _RedisBase:
         # a decision then skips redis-py's generic command path (see _pack).
         self._keyslot: Callable[[str], int] | None = getattr(client, "keyslot", None)
         self._pool: Any = None if self._keyslot else getattr(client, "connection_pool", None)
+        if hasattr(self._pool, "sentinel_manager"):
+            # A Sentinel-managed connection asks for the master's address only when the pool
+            # hands it out; one kept or reconnected on the side would still dial the master
+            # that failed. Such a client goes through redis-py's own command path.
+            self._pool = None
 
     def _request(self, keys: Keys, configs: Configs, cost: float) -> Request:
         now = "null" if self.clock is None else _num(self.clock())
