@@ -147,6 +147,30 @@ class BehaviourSuite(StoreSuite):
         lim.allow("k")
         assert 3590 <= lim.raw.ttl(lim.limiter.key_for("k")) <= CLIENT_CLOCK_MIN_TTL
 
+    @raw_redis_only
+    def test_redis_key_after_a_change_lives_until_its_bucket_is_full_again(
+        self, make_limiter
+    ) -> None:
+        """adjust.lua (grants, drains, refunds) expires a key as bucket.lua does, so a
+        refund does not keep a nearly full bucket's key alive for a whole C / R."""
+        lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25), use_clock=None)
+        keys, configs = lim.limiter.keys_for("t"), lim.limiter.configs
+        lim.run(lim.limiter.store.adjust(keys, configs, 0.0, empty=True))
+        assert 39 <= lim.raw.ttl(keys[0]) <= 40  # empty: a whole refill
+        lim.run(lim.limiter.store.adjust(keys, configs, 9.0, empty=False))
+        assert 3 <= lim.raw.ttl(keys[0]) <= 4  # one token short: 4 s
+        lim.run(lim.limiter.store.adjust(keys, configs, 1.0, empty=False))
+        assert lim.raw.ttl(keys[0]) <= 1  # full: gone at once (absent reads as full)
+
+    @raw_redis_only
+    def test_redis_key_changed_on_a_clock_of_our_own_lives_at_least_an_hour(
+        self, make_limiter
+    ) -> None:
+        lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25))
+        keys = lim.limiter.keys_for("t")
+        lim.run(lim.limiter.store.adjust(keys, lim.limiter.configs, 1.0, empty=False))
+        assert 3590 <= lim.raw.ttl(keys[0]) <= CLIENT_CLOCK_MIN_TTL
+
     @pytest.mark.parametrize("cost", [-1, float("nan"), float("inf"), 6, "1", True, None])
     def test_bad_cost_is_a_clear_error(self, make_limiter, cost) -> None:
         lim = make_limiter(C5R1)

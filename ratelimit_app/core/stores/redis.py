@@ -112,13 +112,13 @@ class _RedisBase:
     def _adjust_command(
         self, keys: Keys, configs: Configs, add: float, empty: bool
     ) -> tuple[Any, ...]:
-        """adjust.lua's arguments: tokens to add, now, the empty flag, then capacity, rate
-        and ttl per bucket."""
+        """adjust.lua's arguments: tokens to add, now, the empty flag, then capacity and
+        rate per bucket."""
         now = "" if self.clock is None else _num(self.clock())
         args: list[Any] = ["EVALSHA", ADJUST_SHA, len(keys), *keys]
         args += (_num(add), now, "1" if empty else "0")
         for config in configs:
-            args += (_num(config.capacity), _num(config.refill_rate), config.ttl)
+            args += (_num(config.capacity), _num(config.refill_rate))
         return tuple(args)
 
     @staticmethod
