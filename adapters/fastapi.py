@@ -22,10 +22,10 @@ Without a lifespan the same checks run at the app's first limited request. With
 ``install`` also lists the 429 (and under ``raise`` the 503) among the responses of every
 limited route of the app's OpenAPI schema.
 
-The default identity is the ASGI client address, with ``X-Forwarded-For`` believed only
-through ``TRUSTED_PROXY_COUNT`` proxies. Note that uvicorn's ``--proxy-headers`` (on by
-default for 127.0.0.1) rewrites that address before the app sees it: let only one of
-the two read the header.
+The default identity is the ASGI client address, with a proxy header believed only
+through ``TRUSTED_PROXIES`` / ``TRUSTED_PROXY_COUNT`` (every line of it). Note that
+uvicorn's ``--proxy-headers`` (on by default for 127.0.0.1) rewrites that address before
+the app sees it: run uvicorn with ``--no-proxy-headers`` and let the limiter read it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from ratelimit_app.core import (
     Decision,
     Settings,
     StoreError,
-    client_ip,
     denial_body,
     parse_settings,
 )
@@ -162,9 +161,10 @@ class _Running:
     async def identify(self, conn: HTTPConnection) -> str:
         if self.identity is None:
             peer = conn.client.host if conn.client else None
-            trusted = self.limits.settings.trusted_proxy_count
-            forwarded = conn.headers.get("x-forwarded-for") if trusted else None
-            return client_ip(peer, forwarded, trusted)
+            proxies = self.limits.settings.proxies
+            # every line of the header, in order: a proxy may add its own line
+            forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
+            return proxies.client(peer, forwarded)
         result = self.identity(conn)
         return await result if inspect.isawaitable(result) else result
 

@@ -22,9 +22,9 @@ from flask import Flask, Response, current_app, request
 from ratelimit_app.core import (
     ConfigError,
     Decision,
+    Proxies,
     Settings,
     StoreError,
-    client_ip,
     denial_body,
     parse_settings,
 )
@@ -51,19 +51,19 @@ _Limit = tuple[str, float | None]  # (policy, cost override)
 
 
 def default_identity() -> str:
-    """The client IP, believing X-Forwarded-For only through the trusted proxies."""
-    return _client_ip(request.environ, _state(current_app).limits.settings.trusted_proxy_count)
+    """The client address, believing a proxy header only through the trusted proxies."""
+    return _client_ip(request.environ, _state(current_app).limits.settings.proxies)
 
 
-def _client_ip(environ: dict[str, Any], trusted: int) -> str:
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR") if trusted else None
-    return client_ip(environ.get("REMOTE_ADDR"), forwarded, trusted)
+def _client_ip(environ: dict[str, Any], proxies: Proxies) -> str:
+    forwarded = environ.get(proxies.environ_key) if proxies.reads_header else None
+    return proxies.client(environ.get("REMOTE_ADDR"), forwarded)
 
 
-def _default_identity_for(trusted: int) -> Identity:
-    """``default_identity`` with the app's proxy count bound in: one context lookup less
+def _default_identity_for(proxies: Proxies) -> Identity:
+    """``default_identity`` with the app's proxy rule bound in: one context lookup less
     on every request."""
-    return lambda: _client_ip(request.environ, trusted)
+    return lambda: _client_ip(request.environ, proxies)
 
 
 @dataclass(slots=True)
@@ -117,7 +117,7 @@ class RateLimiter:
         state = _AppState(
             sync_limits(settings, store),
             default,
-            self.identity or _default_identity_for(settings.trusted_proxy_count),
+            self.identity or _default_identity_for(settings.proxies),
         )
         app.extensions["ratelimit"] = state
         if self.on_breach is not None:

@@ -12,8 +12,10 @@ as in the Django demo.
 - ``RATELIMIT_ON_STORE_ERROR`` / ``RATELIMIT_RETRY_INTERVAL``: the failure policy.
 - ``RATELIMIT_MODE``: ``enforce`` (default) or ``shadow`` (report denials, refuse none).
 - ``RATELIMIT_METRICS=1``: Prometheus metrics at ``/metrics``.
-- ``RATELIMIT_TRUSTED_PROXY_COUNT``: reverse proxies in front (default 0: the
-  ``X-Forwarded-For`` header is ignored), as in the Django demo.
+- ``RATELIMIT_TRUSTED_PROXIES`` (comma-separated networks) or
+  ``RATELIMIT_TRUSTED_PROXY_COUNT``, ``RATELIMIT_PROXY_HEADER``, ``RATELIMIT_IPV6_PREFIX``:
+  who may report the client's address (default: nobody, the header is ignored; the
+  Django demo reads them too).
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.
@@ -35,6 +37,7 @@ __all__ = [
     "configure_logging",
     "demo_settings",
     "django_redis_url",
+    "proxy_settings",
 ]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -60,6 +63,21 @@ def _parsed(
         return parse(raw)
     except ValueError:
         raise ConfigError(f"environment variable {name} must be {what}, got {raw!r}") from None
+
+
+def proxy_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The proxy keys the environment sets (none by default: no header is believed)."""
+    found: dict[str, Any] = {}
+    if "RATELIMIT_TRUSTED_PROXIES" in env:
+        found["TRUSTED_PROXIES"] = [
+            net.strip() for net in env["RATELIMIT_TRUSTED_PROXIES"].split(",") if net.strip()
+        ]
+    for key in ("TRUSTED_PROXY_COUNT", "IPV6_PREFIX"):
+        if f"RATELIMIT_{key}" in env:
+            found[key] = _whole(env, f"RATELIMIT_{key}", 0)
+    if "RATELIMIT_PROXY_HEADER" in env:
+        found["PROXY_HEADER"] = env["RATELIMIT_PROXY_HEADER"]
+    return found
 
 
 def storage_url(env: Mapping[str, str], use_redis: bool = False) -> str:
@@ -95,8 +113,8 @@ def demo_settings(env: Mapping[str, str] | None = None, use_redis: bool = False)
         "RETRY_INTERVAL": _number(env, "RATELIMIT_RETRY_INTERVAL", 1.0),
         "MODE": env.get("RATELIMIT_MODE", "enforce"),
         "METRICS": env.get("RATELIMIT_METRICS", "0") == "1",
-        "TRUSTED_PROXY_COUNT": _whole(env, "RATELIMIT_TRUSTED_PROXY_COUNT", 0),
         "POLICIES": {"default": default},
+        **proxy_settings(env),
     }
 
 

@@ -4,10 +4,13 @@ at 1/s, from which a ping takes 1 token and an upload 3 (the views name their co
 Everything a deployment changes comes from the environment, with safe development
 defaults: ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG``, ``DJANGO_ALLOWED_HOSTS``, ``REDIS_URL``
 (buckets in Redis via django-redis instead of local memory), ``RATELIMIT_CAPACITY``,
-``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, ``RATELIMIT_TRUSTED_PROXY_COUNT``,
-``RATELIMIT_MODE`` (``enforce`` or ``shadow``), ``RATELIMIT_METRICS`` (``1``: Prometheus
-metrics at ``/metrics``; with several workers also set ``PROMETHEUS_MULTIPROC_DIR``),
-``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on /api/builtin/ping, for contrast).
+``RATELIMIT_REFILL_RATE``, ``RATELIMIT_KEY_PREFIX``, the proxy variables of
+``project/demo_config.py`` (``RATELIMIT_TRUSTED_PROXIES`` ...), ``RATELIMIT_STORE`` (a
+store URL such as ``redis+sentinel://...`` or ``redis+cluster://...`` instead of the
+cache), ``RATELIMIT_MODE`` (``enforce`` or ``shadow``), ``RATELIMIT_METRICS`` (``1``:
+Prometheus metrics at ``/metrics``; with several workers also set
+``PROMETHEUS_MULTIPROC_DIR``), ``DRF_BUILTIN_RATE`` (DRF's own ScopedRateThrottle on
+/api/builtin/ping, for contrast).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from project.demo_config import django_redis_url
+from project.demo_config import django_redis_url, proxy_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -94,14 +97,16 @@ else:
 _CAPACITY = float(os.environ.get("RATELIMIT_CAPACITY", "5"))
 _RATE = float(os.environ.get("RATELIMIT_REFILL_RATE", "1.0"))
 
+_STORE = os.environ.get("RATELIMIT_STORE", "")
 RATELIMIT = {
-    "CACHE": "default",
+    # the buckets: a store URL when one is given, else the cache
+    **({"STORE": _STORE} if _STORE else {"CACHE": "default"}),
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
-    "ON_STORE_ERROR": "fallback",
-    "TRUSTED_PROXY_COUNT": int(os.environ.get("RATELIMIT_TRUSTED_PROXY_COUNT", "0")),
+    "ON_STORE_ERROR": os.environ.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
     "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
     "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
     "POLICIES": {"default": {"capacity": _CAPACITY, "refill_rate": _RATE}},
+    **proxy_settings(os.environ),
 }
 
 REST_FRAMEWORK = {

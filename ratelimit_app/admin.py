@@ -57,7 +57,7 @@ class BucketAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "opts": self.opts,
             "title": "Rate-limit buckets",
             "policies": inspection.policy_rows(runtime),
-            "cache_alias": runtime.cache_alias,
+            "source": runtime.store.label,
             "backend": runtime.store.kind,
             "prefix": runtime.settings.key_prefix,
             "can_change": self.has_change_permission(request),

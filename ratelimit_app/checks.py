@@ -16,13 +16,18 @@ ratelimit.E003          a policy's capacity or refill_rate is out of range (see 
 ratelimit.E004          a policy's or view's cost is invalid or above the capacity
 ratelimit.E005          CACHE is not an alias in CACHES
 ratelimit.E006          ON_STORE_ERROR is not fallback/allow/deny/raise
-ratelimit.E007          TRUSTED_PROXY_COUNT is not an int >= 0
+ratelimit.E007          TRUSTED_PROXY_COUNT is not an int from 0 to 32
 ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
 ratelimit.E009          RETRY_INTERVAL is not a number of seconds from 0 to 300
 ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
 ratelimit.E020          MODE or a policy's "mode" is not "enforce" or "shadow"
 ratelimit.E021          METRICS is True but prometheus_client is not installed
+ratelimit.E030          TRUSTED_PROXIES is not a list of networks, or is set beside
+                        TRUSTED_PROXY_COUNT
+ratelimit.E031          PROXY_HEADER is not "X-Forwarded-For" or "Forwarded"
+ratelimit.E032          IPV6_PREFIX is not an int from 32 to 128
+ratelimit.E033          STORE is not a store URL, or is set beside CACHE
 ratelimit.W001          the cache backend cannot make decisions atomic across processes
 ratelimit.W002          (--deploy) local-memory buckets are per process
 ======================  ==========================================================
@@ -39,7 +44,7 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
 from .cache_store import backend_kind
-from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings
+from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings, store_options
 from .core.config import ConfigError, Problem
 from .core.policies import COMMON_KEYS, parse_settings, settings_errors
 from .view_limits import limited_views
@@ -62,13 +67,21 @@ _HINTS = {
     "E004": "A cost is a number >= 0 and at most the policy's capacity.",
     "E005": "Set RATELIMIT['CACHE'] to one of the aliases in CACHES.",
     "E006": "Use one of 'fallback' (default), 'allow', 'deny', 'raise'.",
-    "E007": "The number of reverse proxies in front of the app; 0 if clients connect directly.",
+    "E007": "The number of reverse proxies in front of the app (at most 32); 0 if clients "
+    "connect directly.",
     "E008": "Letters, digits, '_', '.', '-'; it starts every cache key.",
     "E009": "Seconds to wait before retrying a failed store, from 0 to 300, e.g. 1.0.",
     "E010": "True or False.",
     "E011": "Add the policy to RATELIMIT['POLICIES'] or fix the name in the view.",
     "E020": '"enforce" refuses denied requests; "shadow" only reports them.',
     "E021": "pip install 'ratelimit-app[prometheus]', or set METRICS to False.",
+    "E030": "The networks of your proxies, e.g. ['10.0.0.0/8', '2001:db8::/32']; "
+    "use either TRUSTED_PROXIES or TRUSTED_PROXY_COUNT.",
+    "E031": "'X-Forwarded-For' (default) or 'Forwarded' (RFC 7239): the header your "
+    "proxies write.",
+    "E032": "64 (default) groups each IPv6 /64 into one bucket; 128 turns grouping off.",
+    "E033": "A URL such as 'redis://host:6379/0', 'redis+sentinel://h1:26379,h2:26379/"
+    "mymaster/0' or 'redis+cluster://h1:7000,h2:7000'; set STORE or CACHE, not both.",
 }
 # Each kind of problem the settings parser reports has one stable id.
 _IDS = {
@@ -85,6 +98,11 @@ _IDS = {
     Problem.UNKNOWN_POLICY: "E011",
     Problem.MODE: "E020",
     Problem.METRICS: "E021",
+    Problem.PROXY_NETWORKS: "E030",
+    Problem.PROXY_HEADER: "E031",
+    Problem.IPV6_PREFIX: "E032",
+    Problem.STORE: "E033",
+    Problem.STORAGE: "E033",
 }
 
 
@@ -106,6 +124,17 @@ def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     ]
 
 
+def _store_errors(raw: Any) -> list[checks.CheckMessage] | None:
+    """Problems of a ``STORE`` URL (None when the buckets are in a cache)."""
+    try:
+        parsed = parse_settings(raw, extra_keys=EXTRA_KEYS)
+        if store_options(parsed) is None:
+            return None
+    except ConfigError as exc:
+        return [_reported(exc)] if exc.kind is Problem.STORE else []
+    return []
+
+
 def _alias_error() -> tuple[str, checks.Error | None]:
     """The cache alias the settings name, and the error if CACHES has no such alias."""
     raw = raw_settings()
@@ -117,6 +146,9 @@ def _alias_error() -> tuple[str, checks.Error | None]:
 
 
 def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
+    store = _store_errors(raw_settings())
+    if store is not None:
+        return store
     alias, error = _alias_error()
     if error is not None:
         return [error]
@@ -139,6 +171,8 @@ def check_cache(**kwargs: Any) -> list[checks.CheckMessage]:
 def check_deploy_cache(**kwargs: Any) -> list[checks.CheckMessage]:
     """Only with ``check --deploy``: locmem is right for development and one process."""
     raw = raw_settings()
+    if _store_errors(raw) is not None:
+        return []
     alias = raw.get("CACHE", DEFAULT_CACHE) if isinstance(raw, Mapping) else DEFAULT_CACHE
     if alias not in django_settings.CACHES or backend_kind(caches[alias]) != "locmem":
         return []
@@ -186,9 +220,9 @@ def refuse_bad_settings() -> None:
     could freeze the admin's URLs before its models are registered.
     """
     errors: list[checks.CheckMessage] = list(check_settings())
-    alias_error = _alias_error()[1]
-    if alias_error is not None:
-        errors.append(alias_error)
+    store = _store_errors(raw_settings())
+    alias_error = _alias_error()[1] if store is None else None
+    errors += store or ([] if alias_error is None else [alias_error])
     if errors:
         found = "\n".join(f"  ({e.id}) {e.msg} HINT: {e.hint}" for e in errors)
         raise ImproperlyConfigured(

@@ -1,7 +1,8 @@
 """The one place that reads ``settings.RATELIMIT``.
 
 It is parsed by the framework-free ``parse_settings`` (the same words as Flask and
-FastAPI for the same mistakes), plus the Django-only ``CACHE`` alias. The parsed result,
+FastAPI for the same mistakes), plus where the buckets live: the ``CACHE`` alias, or a
+``STORE`` URL (with the pool keys Flask and FastAPI share). The parsed result,
 the store and one limiter per policy are built on first use and dropped whenever
 ``RATELIMIT`` or ``CACHES`` changes (``setting_changed``), so ``override_settings`` works
 and nothing is captured at import time.
@@ -22,12 +23,13 @@ from .core.config import ConfigError, Problem
 from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .core.limits import AsyncLimits, SyncLimits, async_limits, sync_limits
 from .core.policies import Policy, Settings, failure_handler, parse_settings
+from .core.stores.from_url import POOL_KEYS, StorageOptions, parse_storage_options
 from .core.workers import warn_if_split
 
 __all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
 
 DEFAULT_CACHE = "default"
-EXTRA_KEYS = ("CACHE",)
+EXTRA_KEYS = ("CACHE", "STORE", *POOL_KEYS)
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 
@@ -35,9 +37,10 @@ _runtime: Runtime | None = None
 @dataclass(frozen=True)
 class Runtime:
     """Everything built from one value of the settings: the same limits for sync and
-    async code, over one cache alias and one failure policy."""
+    async code, over one store (a cache alias, or None for a ``STORE`` URL) and one
+    failure policy."""
 
-    cache_alias: str
+    cache_alias: str | None
     limits: SyncLimits
     async_limits: AsyncLimits
 
@@ -76,6 +79,29 @@ def parse() -> Settings:
     return parse_settings(raw_settings(), extra_keys=EXTRA_KEYS)
 
 
+def store_options(parsed: Settings) -> StorageOptions | None:
+    """The ``STORE`` URL and pool options, or None when the buckets are in a cache."""
+    if "STORE" not in parsed.extra:
+        given = sorted(set(POOL_KEYS) & set(parsed.extra))
+        if given:
+            raise ConfigError(
+                f"RATELIMIT: {given} configure the STORE URL's pool, and STORE is not set",
+                kind=Problem.STORE,
+                setting="RATELIMIT['STORE']",
+            )
+        return None
+    if "CACHE" in parsed.extra:
+        raise ConfigError(
+            "RATELIMIT: set STORE (a URL) or CACHE (an alias in CACHES), not both",
+            kind=Problem.STORE,
+            setting="RATELIMIT['STORE']",
+        )
+    try:
+        return parse_storage_options(parsed.extra, url_key="STORE")
+    except ConfigError as exc:
+        raise ConfigError(str(exc), kind=Problem.STORE, setting=exc.setting) from None
+
+
 def cache_alias(parsed: Settings) -> str:
     alias = parsed.extra.get("CACHE", DEFAULT_CACHE)
     if not isinstance(alias, str) or alias not in django_settings.CACHES:
@@ -90,13 +116,20 @@ def cache_alias(parsed: Settings) -> str:
 
 def _build() -> Runtime:
     parsed = parse()
-    alias = cache_alias(parsed)
-    store = DjangoCacheStore(alias)
-    warn_if_split(store.kind == "locmem", f"RATELIMIT['CACHE'] = {alias!r}, a LocMemCache")
+    options = store_options(parsed)
+    if options is None:
+        alias = cache_alias(parsed)
+        store = DjangoCacheStore(alias)
+        local = store.kind == "locmem"
+        where = f"RATELIMIT['CACHE'] = {alias!r}, a LocMemCache"
+    else:
+        store = DjangoCacheStore(options=options)
+        local, where = options.is_memory, "RATELIMIT['STORE'] = 'memory://'"
+    warn_if_split(local, where)
     # one failure policy for both: one back-off, one fallback memory, one warning
     failure = failure_handler(parsed)
     return Runtime(
-        alias,
+        store.alias,
         sync_limits(parsed, store, failure),
         async_limits(parsed, AsyncDjangoCacheStore(sync=store), failure),
     )

@@ -1,9 +1,9 @@
 """Who a request is charged to: one definition for the throttle, decorator and admin.
 
 The authenticated user's primary key (``user:<pk>``) when there is one, else the client
-address (``ip:<addr>``). ``X-Forwarded-For`` is believed only through
-``RATELIMIT['TRUSTED_PROXY_COUNT']`` proxies (0 by default), so a client cannot pick its
-own bucket by sending the header.
+address (``ip:<addr>``) as the core's ``Proxies.client`` reads it: a proxy header is
+believed only through ``RATELIMIT['TRUSTED_PROXIES']`` or ``['TRUSTED_PROXY_COUNT']``
+(none by default), so a client cannot pick its own bucket by sending the header.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from .conf import get_runtime
-from .core.keys import client_ip
 
 __all__ = ["aidentity_for", "client_address", "identity_for"]
 
@@ -19,8 +18,9 @@ __all__ = ["aidentity_for", "client_address", "identity_for"]
 def client_address(request: Any) -> str:
     """``request`` is a Django ``HttpRequest`` or a DRF ``Request`` (which proxies META)."""
     meta = request.META
-    trusted = get_runtime().settings.trusted_proxy_count
-    return client_ip(meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR"), trusted)
+    proxies = get_runtime().settings.proxies
+    forwarded = meta.get(proxies.environ_key) if proxies.reads_header else None
+    return proxies.client(meta.get("REMOTE_ADDR"), forwarded)
 
 
 def _from_user(request: Any, user: Any) -> str:

@@ -81,6 +81,11 @@ class RedisClusterServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.ports[0]}/0"
 
+    @property
+    def cluster_url(self) -> str:
+        """The cluster by URL alone, as ``STORAGE_URL`` / ``RATELIMIT['STORE']`` take it."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
     def client(self, **kwargs: object) -> RedisCluster:
         return RedisCluster(startup_nodes=self.startup_nodes, **kwargs)  # type: ignore[arg-type]
 

@@ -15,7 +15,8 @@ import contextvars
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -23,7 +24,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from ratelimit_app.core import Decision, RateLimitConfig, StoreError
-from ratelimit_app.core.stores.base import AsyncStore, Configs, Keys, SyncStore
+from ratelimit_app.core.stores.base import AsyncStore, Configs, Keys, SyncStore, failure_scope
 
 SOCKET_TIMEOUT = 0.2
 RETRIES = 1
@@ -150,6 +151,9 @@ class CountingStore:
     def reset(self, keys: Keys) -> None:
         self.store.reset(keys)
 
+    def failure_scope(self, keys: Keys) -> str | None:
+        return failure_scope(self.store, keys)
+
 
 class AsyncCountingStore:
     """The async twin of ``CountingStore``."""
@@ -270,3 +274,22 @@ async def await_until(predicate: Callable[[], bool], timeout: float, what: str) 
             raise AssertionError(f"drill: {what} not seen within {timeout}s")
         await asyncio.sleep(0.01)
     return time.monotonic() - started
+
+
+@asynccontextmanager
+async def deciding(
+    recorder: Recorder, decide: Callable[[], Awaitable[Decision]], tasks: int = 8
+) -> AsyncIterator[None]:
+    """``tasks`` tasks each calling ``decide`` (recorded) until the block ends; then
+    re-raises anything but ``StoreError`` that escaped them."""
+    stop = asyncio.Event()
+
+    async def step() -> None:
+        await timed_acall(recorder, decide)
+
+    running = [asyncio.create_task(async_load(step, stop)) for _ in range(tasks)]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*running)

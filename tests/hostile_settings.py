@@ -73,7 +73,11 @@ HOSTILE = [
 HOSTILE_STORAGE = [
     pytest.param({"SOCKET_TIMEOUT": 1e308}, r"\['SOCKET_TIMEOUT'\]: .* <= 300", id="socket-1e308"),
     pytest.param({"POOL_TIMEOUT": 1e308}, r"\['POOL_TIMEOUT'\]: .* <= 300", id="pool-1e308"),
-    pytest.param({"STORAGE_URL": "foo://bar"}, r"\['STORAGE_URL'\]: must be", id="foo-url"),
+    pytest.param(
+        {"STORAGE_URL": "foo://bar"},
+        r"\['STORAGE_URL'\]: 'foo://bar' is not a store URL",
+        id="foo-url",
+    ),
 ]
 
 

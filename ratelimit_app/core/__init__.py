@@ -1,10 +1,11 @@
 """Framework-free token-bucket rate limiting: arithmetic, limiters and stores."""
 
 from .bucket import BucketState, Decision
+from .clients import Proxies, client_ip
 from .config import ConfigError, Problem, RateLimitConfig
 from .failure import FAILURE_MODES, StoreFailureHandler
 from .headers import denial_body, render_headers, retry_after_header
-from .keys import build_key, client_ip, safe_identity
+from .keys import build_key, safe_identity
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .policies import (
     Policy,
@@ -31,6 +32,7 @@ __all__ = [
     "MemoryStore",
     "Policy",
     "Problem",
+    "Proxies",
     "RateLimitConfig",
     "RateLimitTimeout",
     "RedisStore",

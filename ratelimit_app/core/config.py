@@ -46,12 +46,16 @@ class Problem(StrEnum):
     COST = "cost"
     CACHE = "cache"
     FAILURE_MODE = "failure_mode"
-    PROXIES = "proxies"
+    PROXIES = "proxies"  # TRUSTED_PROXY_COUNT
+    PROXY_NETWORKS = "proxy_networks"  # TRUSTED_PROXIES, or both ways of trusting at once
+    PROXY_HEADER = "proxy_header"
+    IPV6_PREFIX = "ipv6_prefix"
     KEY_PREFIX = "key_prefix"
     RETRY_INTERVAL = "retry_interval"
     FLAG = "flag"
     UNKNOWN_POLICY = "unknown_policy"
     STORAGE = "storage"  # Flask/FastAPI storage URL and connection settings
+    STORE = "store"  # Django's RATELIMIT['STORE'] URL, or STORE beside CACHE
     VALUE = "value"  # an argument given in code rather than in settings
     MODE = "mode"  # MODE or a policy's "mode": enforce or shadow
     METRICS = "metrics"  # METRICS switched on without prometheus_client installed

@@ -5,6 +5,11 @@ closed, ``raise`` lets ``StoreError`` through. Outside ``raise``, a failed store
 alone for ``retry_interval`` seconds, so an outage costs one timeout per interval instead
 of one per request, and the incident is logged once when it starts and once when it ends.
 One ``StoreFailureHandler`` may be shared by every limiter over the same store.
+
+The back-off is kept per *scope*: the part of the store a failed call went to. A store
+that can tell (a Redis Cluster names the master owning the key's slot) gives each of its
+nodes its own back-off, so one dead master does not send the keys of the live ones to the
+failure policy; any other store is one scope (``None``).
 """
 
 from __future__ import annotations
@@ -56,7 +61,10 @@ class StoreFailureHandler:
         self.fallback_store = fallback_store or MemoryStore()
         self.clock = clock
         self._lock = threading.Lock()
-        #: None while the store is healthy, else the end of the current back-off.
+        #: The end of each failed scope's back-off (``None``: the whole store).
+        self._down: dict[str | None, float] = {}
+        #: None while every scope is healthy, else the latest end of a back-off: one
+        #: attribute read tells the per-request path whether to look further.
         self.down_until: float | None = None
         # Incidents that start within LOG_QUIET seconds of a logged one are not logged
         # again (a flapping store, or one cluster node down while the others answer).
@@ -68,16 +76,28 @@ class StoreFailureHandler:
     def store_is_down(self) -> bool:
         return self.down_until is not None
 
-    def should_skip_store(self) -> bool:
-        """True while a failed store is in its back-off window."""
-        down_until = self.down_until
-        return down_until is not None and self.mode != "raise" and self.clock() < down_until
+    def down_scopes(self) -> list[str | None]:
+        """The scopes that failed and have not answered since."""
+        with self._lock:
+            return list(self._down)
 
-    def failed(self, error: BaseException) -> None:
+    def should_skip_store(self, scope: str | None = None) -> bool:
+        """True while ``scope`` (or the whole store) is in its back-off window."""
+        if self.down_until is None or self.mode == "raise":
+            return False
+        down = self._down
+        until = down.get(None, 0.0)
+        if scope is not None:
+            until = max(until, down.get(scope, 0.0))
+        return self.clock() < until
+
+    def failed(self, error: BaseException, scope: str | None = None) -> None:
+        """A call to ``scope`` failed: back it off, and log if an incident starts."""
         with self._lock:
             now = self.clock()
             first = self.down_until is None
-            self.down_until = now + self.retry_interval
+            self._down[scope] = now + self.retry_interval
+            self.down_until = max(self._down.values())
             if not first:
                 return
             if self._logged_at is not None and now - self._logged_at < LOG_QUIET:
@@ -87,18 +107,23 @@ class StoreFailureHandler:
             self._logged_at, self._incident_logged = now, True
             unlogged, self._unlogged = self._unlogged, 0
         logger.warning(
-            "rate-limit store failed (%s); on_store_error=%s until it answers again%s",
-            error, self.mode,
+            "rate-limit store failed (%s%s); on_store_error=%s until it answers again%s",
+            "" if scope is None else f"{scope}: ", error, self.mode,
             f" ({unlogged} more short outages since the last report)" if unlogged else "",
         )  # fmt: skip
 
-    def succeeded(self) -> bool:
-        """Back to normal; True for the one caller that ended the incident."""
+    def succeeded(self, scope: str | None = None) -> bool:
+        """A call to ``scope`` answered: its back-off (and a whole-store one) ends; the
+        incident ends when no scope is left down. True for the one caller that ended it."""
         if self.down_until is None:
             return False
         with self._lock:
             was_down = self.down_until is not None
-            self.down_until = None
+            self._down.pop(scope, None)
+            self._down.pop(None, None)
+            self.down_until = max(self._down.values(), default=None)
+            if self.down_until is not None:
+                return False
             logged, self._incident_logged = self._incident_logged, False
         if was_down and logged:
             logger.warning("rate-limit store answers again; back to normal decisions")

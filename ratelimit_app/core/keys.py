@@ -1,4 +1,4 @@
-"""Cache keys and client identities.
+"""Cache keys and the identities in them.
 
 Client input ends up in keys, so anything that is long or outside a small safe alphabet is
 replaced by its digest: no identity can add a key segment, break a cache backend's key
@@ -8,7 +8,6 @@ rules (memcached rejects spaces and control characters) or blow up key size.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -20,7 +19,6 @@ __all__ = [
     "build_key",
     "build_keys",
     "check_prefix",
-    "client_ip",
     "format_keys",
     "hash_identity",
     "log_identity",
@@ -38,9 +36,6 @@ _TAGGED = re.compile(r"\{(.+)\}:(\d+)")
 # (tests/core/test_keys.py measures it), where caching any identity of up to 256
 # characters let 4-byte characters fill it with more than 22 MiB.
 _KEY_CACHE_SIZE = 16384
-# No IP address is written with more characters than this (IPv6 with a zone id
-# included); longer text is not parsed, and so never cached either.
-_MAX_ADDRESS = 64
 # '#' is outside the safe alphabet, so a digest can never equal a plain identity.
 _DIGEST_MARK = "#"
 
@@ -130,41 +125,3 @@ def parse_key(
     if tagged is None or int(tagged[2]) >= count:
         return None
     return policy, tagged[1], int(tagged[2])
-
-
-def client_ip(
-    remote_addr: str | None,
-    forwarded_for: str | None,
-    trusted_proxies: int = 0,
-) -> str:
-    """The client address, believing ``X-Forwarded-For`` only through trusted proxies.
-
-    With ``trusted_proxies`` = n, the n-th address from the right of the combined chain
-    (header addresses followed by the peer) is the client: each trusted proxy appended
-    the address it saw, and anything further left could be the client's own invention.
-    """
-    peer = (remote_addr or "").strip() or "unknown"
-    if trusted_proxies <= 0 or not forwarded_for:
-        return _normalise_ip(peer)
-    chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
-    chain.append(peer)
-    if len(chain) <= trusted_proxies:
-        return _normalise_ip(chain[0])
-    return _normalise_ip(chain[-1 - trusted_proxies])
-
-
-def _normalise_ip(value: str) -> str:
-    """Canonical text of an address (``::ffff:1.2.3.4`` and ``::FFFF:102:304`` are one
-    bucket); text too long to be an address is returned as it is, uncached."""
-    if len(value) > _MAX_ADDRESS:
-        return value
-    return _parsed_ip(value)
-
-
-@lru_cache(maxsize=4096)
-def _parsed_ip(value: str) -> str:
-    """Cached because parsing costs more than the rest of a decision."""
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return value

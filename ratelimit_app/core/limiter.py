@@ -22,7 +22,7 @@ from .events import Event, hub
 from .failure import StoreFailureHandler
 from .keys import build_key, build_keys, check_prefix, format_keys, log_identity, safe_identity
 from .shedding import DenialCache
-from .stores.base import AsyncStore, StoreError, SyncStore
+from .stores.base import AsyncStore, StoreError, SyncStore, failure_scope
 from .stores.memory import AsyncMemoryStore, MemoryStore
 from .waiting import Acquiring, AsyncAcquiring, AsyncSleep, Sleep, aacquire, acquire
 
@@ -119,15 +119,24 @@ class _LimiterBase:
             if shed is not None:
                 return Prepared(key, keys, cost, shed, sent_at, "shed")
         failure = self.failure
-        if failure.down_until is not None and failure.should_skip_store():
+        if failure.down_until is not None and failure.should_skip_store(self._scope(keys)):
             decision = failure.decide(keys, self.configs, cost)
             return Prepared(key, keys, cost, decision, sent_at, "failure")
         return Prepared(key, keys, cost, None, sent_at, "store")
 
-    def _stored(self, key: str, decision: Decision, sent_at: float) -> Decision:
+    def _scope(self, keys: tuple[str, ...]) -> str | None:
+        """The part of the store ``keys`` live in, for a per-node back-off (a cluster's
+        master; None: the whole store). Asked only while something is backing off."""
+        return failure_scope(self.store, keys)
+
+    def _stored(
+        self, key: str, keys: tuple[str, ...], decision: Decision, sent_at: float
+    ) -> Decision:
         """Bookkeeping after the store answered."""
-        if self.failure.down_until is not None and self.failure.succeeded() and hub.listeners:
-            self._emit("store_recovered", "", None, 0.0)
+        failure = self.failure
+        if failure.down_until is not None and failure.succeeded(self._scope(keys)):
+            if hub.listeners:
+                self._emit("store_recovered", "", None, 0.0)
         if self.denials is not None:
             self.denials.learn(key, decision, sent_at)
         return decision
@@ -188,7 +197,7 @@ class _LimiterBase:
         return keys
 
     def _on_error(self, error: StoreError, keys: tuple[str, ...], cost: float | None) -> Decision:
-        self.failure.failed(error)
+        self.failure.failed(error, self._scope(keys))
         if hub.listeners:
             self._emit("store_error", "", None, 0.0)
         if self.failure.mode == "raise":
@@ -209,7 +218,7 @@ class TokenBucketRateLimiter(_LimiterBase):
         if decision is None:
             try:
                 decision = self._stored(
-                    key, self.store.take_all(keys, self.configs, cost), sent_at
+                    key, keys, self.store.take_all(keys, self.configs, cost), sent_at
                 )
             except StoreError as error:
                 decision, via = self._on_error(error, keys, cost), "failure"
@@ -217,7 +226,9 @@ class TokenBucketRateLimiter(_LimiterBase):
 
     def peek(self, identity: str) -> Decision:
         keys = self.keys_for(identity)
-        if self.failure.should_skip_store():
+        if self.failure.down_until is not None and self.failure.should_skip_store(
+            self._scope(keys)
+        ):
             return self.failure.peek(keys, self.configs)
         try:
             return self.store.peek_all(keys, self.configs)
@@ -255,7 +266,7 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
         if decision is None:
             try:
                 decision = self._stored(
-                    key, await self.store.take_all(keys, self.configs, cost), sent_at
+                    key, keys, await self.store.take_all(keys, self.configs, cost), sent_at
                 )
             except StoreError as error:
                 decision, via = self._on_error(error, keys, cost), "failure"
@@ -263,7 +274,9 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
 
     async def peek(self, identity: str) -> Decision:
         keys = self.keys_for(identity)
-        if self.failure.should_skip_store():
+        if self.failure.down_until is not None and self.failure.should_skip_store(
+            self._scope(keys)
+        ):
             return self.failure.peek(keys, self.configs)
         try:
             return await self.store.peek_all(keys, self.configs)

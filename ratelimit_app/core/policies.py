@@ -13,12 +13,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .clients import (
+    Proxies,
+    check_ipv6_prefix,
+    check_networks,
+    check_proxy_count,
+    check_proxy_header,
+)
 from .config import (
     ConfigError,
     Problem,
     RateLimitConfig,
     check_cost,
-    check_count,
     check_policy_name,
 )
 from .failure import FAILURE_MODES, StoreFailureHandler, check_retry_interval
@@ -84,6 +90,8 @@ class Settings:
     mode: str = "enforce"
     metrics: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: Who may report a client's address (TRUSTED_PROXIES / _COUNT, PROXY_HEADER, IPV6_PREFIX).
+    proxies: Proxies = field(default_factory=Proxies)
 
     def shadow(self, name: str) -> bool:
         """Whether the named policy runs in shadow mode (its own mode, else MODE)."""
@@ -106,10 +114,6 @@ def _failure_mode(value: Any) -> str:
             f"must be one of {list(FAILURE_MODES)}, got {value!r}", kind=Problem.FAILURE_MODE
         )
     return str(value)
-
-
-def _proxy_count(value: Any) -> int:
-    return check_count(value, "the number of trusted proxies", minimum=0, kind=Problem.PROXIES)
 
 
 def _flag(value: Any) -> bool:
@@ -143,13 +147,17 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "KEY_PREFIX": (check_prefix, "rl"),
     "ON_STORE_ERROR": (_failure_mode, "fallback"),
     "RETRY_INTERVAL": (check_retry_interval, 1.0),
-    "TRUSTED_PROXY_COUNT": (_proxy_count, 0),
+    "TRUSTED_PROXY_COUNT": (check_proxy_count, 0),
+    "TRUSTED_PROXIES": (check_networks, ()),
+    "PROXY_HEADER": (check_proxy_header, "X-Forwarded-For"),
+    "IPV6_PREFIX": (check_ipv6_prefix, 64),
     "LEGACY_HEADERS": (_flag, True),
     "IETF_HEADERS": (_flag, True),
     "MODE": (_mode, "enforce"),
     "METRICS": (_metrics, False),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
+_PROXY_KEYS = {"TRUSTED_PROXY_COUNT", "TRUSTED_PROXIES", "PROXY_HEADER", "IPV6_PREFIX"}
 
 
 def _bucket(raw: Any, label: str, allowed: frozenset[str]) -> RateLimitConfig:
@@ -280,7 +288,8 @@ def _read(
         except ConfigError as exc:
             errors.append(exc.at(f"{where}['{key}']"))
     policies = _read_policies(raw.get("POLICIES", DEFAULT_POLICIES), where, errors)
-    if errors:
+    proxies = _proxies(values, where, errors)
+    if errors or proxies is None:
         return None, errors
     return Settings(
         policies=policies,
@@ -293,7 +302,22 @@ def _read(
         mode=values["MODE"],
         metrics=values["METRICS"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
+        proxies=proxies,
     ), []
+
+
+def _proxies(values: Mapping[str, Any], where: str, errors: list[ConfigError]) -> Proxies | None:
+    """The proxy settings as one rule; trusting by count and by network at once is refused
+    (which one would win is not obvious, and guessing wrong lets clients pick buckets)."""
+    if not _PROXY_KEYS <= values.keys():
+        return None  # a bad value, already reported
+    count, networks = values["TRUSTED_PROXY_COUNT"], values["TRUSTED_PROXIES"]
+    if count and networks:
+        message = "set TRUSTED_PROXIES or TRUSTED_PROXY_COUNT, not both"
+        problem = ConfigError(message, kind=Problem.PROXY_NETWORKS)
+        errors.append(problem.at(f"{where}['TRUSTED_PROXIES']"))
+        return None
+    return Proxies(count, networks, values["PROXY_HEADER"], values["IPV6_PREFIX"])
 
 
 def settings_errors(

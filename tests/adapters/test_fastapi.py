@@ -26,7 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 from ratelimit_app.core import ConfigError, Decision
 from ratelimit_app.core.events import Event, hub
 from ratelimit_app.core.headers import json_bytes, unavailable_body
-from ratelimit_app.core.stores.from_url import LoopLocalStore
+from ratelimit_app.core.stores.per_loop import PerLoopStore
 from ratelimit_app.testing import RedisServer, free_port
 from tests.adapters.conftest import BAD_SETTINGS, COMPOSITE, POLICIES, SLOW, stored_tokens
 from tests.hostile_settings import (
@@ -217,8 +217,9 @@ async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
     app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
     async with serve(app) as client:
         running = app.state.ratelimit
-        assert isinstance(running.limits.store, LoopLocalStore)
-        assert running.limits.store.current().client.connection_pool.max_connections == 8
+        assert isinstance(running.limits.store, PerLoopStore)
+        store: Any = await running.limits.store.current()
+        assert store.client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]
         limiter = running.limits.limiters["default"]

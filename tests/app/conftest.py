@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.core.cache import caches
+
+from ratelimit_app.testing import RedisServer
 
 CACHE_KINDS = {
     "locmem": "django.core.cache.backends.locmem.LocMemCache",
@@ -58,13 +60,18 @@ def ratelimit(
     """``ratelimit(CACHE="django-redis", ...)`` sets RATELIMIT for this test."""
 
     def configure(**overrides: Any) -> dict[str, Any]:
-        settings.RATELIMIT = {
-            "CACHE": "locmem",
-            "KEY_PREFIX": key_prefix,
-            "POLICIES": policies,
-            **overrides,
-        }
+        chosen = {"CACHE": "locmem", "KEY_PREFIX": key_prefix, "POLICIES": policies, **overrides}
+        # CACHE=None: no CACHE key at all (a STORE URL names the store instead)
+        settings.RATELIMIT = {key: value for key, value in chosen.items() if value is not None}
         return settings.RATELIMIT
 
     configure()
     return configure
+
+
+@pytest.fixture(scope="session")
+def secret_redis() -> Iterator[RedisServer]:
+    """A private server that wants the password ``hunter2``: settings that reach it carry
+    the password, and nothing the app shows may repeat it."""
+    with RedisServer(extra=("--requirepass", "hunter2")) as server:
+        yield server

@@ -252,3 +252,34 @@ def test_durations_read_at_a_glance(seconds: float, text: str) -> None:
     from ratelimit_app.inspection import duration
 
     assert duration(seconds) == text
+
+
+def test_a_store_url_is_listed_without_its_password(
+    staff: Client, ratelimit: Any, secret_redis: Any, key_prefix: str
+) -> None:
+    ratelimit(CACHE=None, STORE=f"redis://:hunter2@127.0.0.1:{secret_redis.port}/0")
+    staff.post("/api/upload")
+    page = staff.get(URL).content.decode()
+    assert f"redis://:***@127.0.0.1:{secret_redis.port}/0" in page and "hunter2" not in page
+    assert f"{key_prefix}:upload:user:" in page
+    key = get_runtime().limiters["upload"].key_for("user:1")
+    assert staff.post(ACT, {"key": key, "action": "reset"}).status_code == 302
+
+
+@pytest.mark.parametrize("kind", ["sentinel", "cluster"])
+def test_the_admin_serves_a_sentinel_or_cluster_named_by_url(
+    staff: Client, ratelimit: Any, request: pytest.FixtureRequest, kind: str, key_prefix: str
+) -> None:
+    """``RATELIMIT['STORE']`` alone (no cache): requests are limited, the admin lists the
+    live buckets (SCAN over every master of a cluster) and resets one."""
+    if kind == "sentinel":
+        url = request.getfixturevalue("sentinel_group").url
+    else:
+        url = request.getfixturevalue("redis_cluster").cluster_url
+    ratelimit(CACHE=None, STORE=url)
+    assert [staff.post("/api/upload").status_code for _ in range(2)] == [200, 429]
+    page = staff.get(URL).content.decode()
+    assert f"({kind})" in page and f"{key_prefix}:upload:user:" in page
+    (key,) = get_runtime().store.scan(f"{key_prefix}:upload:")
+    assert staff.post(ACT, {"key": key[0], "action": "reset"}).status_code == 302
+    assert staff.post("/api/upload").status_code == 200  # full again

@@ -8,6 +8,7 @@ the ``make_limiter`` fixture below; then come the tests only a Django cache has.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,13 +17,20 @@ import pytest
 import redis
 from django.core.cache import caches
 
-from ratelimit_app.cache_store import AsyncDjangoCacheStore, DjangoCacheStore, backend_kind
+from ratelimit_app.cache_store import (
+    AsyncDjangoCacheStore,
+    DjangoCacheStore,
+    ThreadedStore,
+    backend_kind,
+)
 from ratelimit_app.core import (
+    AsyncMemoryStore,
     AsyncTokenBucketRateLimiter,
     RateLimitConfig,
     StoreError,
     TokenBucketRateLimiter,
 )
+from ratelimit_app.core.stores.per_loop import PerLoopStore
 from ratelimit_app.testing import RedisServer
 from tests.core.conftest import Harness
 from tests.core.test_behaviour import BehaviourSuite
@@ -51,6 +59,7 @@ def make_limiter(
         return Harness(TokenBucketRateLimiter(config, sync, **options), lambda v: v, peek_raw)
 
     yield make
+    loop.run_until_complete(loop.shutdown_asyncgens())  # closes the per-loop Redis clients
     loop.run_until_complete(loop.shutdown_default_executor())
     loop.close()
     raw.close()
@@ -161,3 +170,108 @@ def test_composite_policy_on_a_best_effort_backend(
     assert denied.remaining == pytest.approx(1.0)  # wall clock, negligible refill
     assert limiter.allow_request("x", 1).allowed
     assert limiter.peek("x").remaining == pytest.approx(0.0, abs=1e-6)
+
+
+def _secret_caches(server: RedisServer) -> dict[str, dict[str, Any]]:
+    """The two Redis backends on a password-protected server, database 2, pool of 8."""
+    url = f"redis://127.0.0.1:{server.port}/2"
+    return {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "django-redis": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"PASSWORD": "hunter2", "CONNECTION_POOL_KWARGS": {"max_connections": 8}},
+        },
+        "redis-cache": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {"password": "hunter2", "max_connections": 8},
+        },
+    }
+
+
+@pytest.mark.parametrize("alias", ["django-redis", "redis-cache"])
+def test_async_decisions_use_a_native_client_per_loop_closed_with_it(
+    settings: Any, secret_redis: RedisServer, key_prefix: str, alias: str
+) -> None:
+    """Same server, password, db and pool size as the CACHES entry; no worker thread; one
+    client per event loop, whose connections are closed when that loop shuts down."""
+    settings.CACHES = _secret_caches(secret_redis)
+    store = AsyncDjangoCacheStore(sync=DjangoCacheStore(alias))
+    limiter = AsyncTokenBucketRateLimiter(RateLimitConfig(5, 1e-9), store, key_prefix=key_prefix)
+    connections: list[Any] = []
+
+    async def decide() -> tuple[list[bool], int]:
+        loop_thread = threading.get_ident()
+        decisions = await asyncio.gather(*(limiter.allow_request("a") for _ in range(7)))
+        native = await store.twin.current()
+        pool = native.client.connection_pool
+        assert (pool.connection_kwargs["db"], pool.max_connections) == (2, 8)
+        connections.extend(pool._available_connections)
+        assert threading.get_ident() == loop_thread
+        return [d.allowed for d in decisions], id(native)
+
+    try:
+        first, second = asyncio.run(decide()), asyncio.run(decide())
+    finally:
+        caches.close_all()
+    assert isinstance(store.twin, PerLoopStore)
+    assert first[0].count(True) == 5 and second[0] == [False] * 7  # 7 at once: any order
+    assert first[1] != second[1]  # a client per loop
+    assert connections and not any(c.is_connected for c in connections)  # closed with it
+    raw = secret_redis.client(password="hunter2", db=2)
+    try:
+        assert raw.exists(f"{key_prefix}:default:a") == 1
+    finally:
+        raw.close()
+
+
+def test_a_backend_without_an_async_twin_runs_in_a_worker_thread(bucket_caches: Any) -> None:
+    assert isinstance(AsyncDjangoCacheStore("other").twin, ThreadedStore)
+    assert isinstance(AsyncDjangoCacheStore("locmem").twin, AsyncMemoryStore)
+
+
+@pytest.mark.django_db
+def test_an_async_view_served_by_a_sync_handler_opens_no_connection_per_request(
+    client: Any, ratelimit: Any, redis_client: redis.Redis
+) -> None:
+    """Over WSGI (here Django's sync test client) asgiref runs an async view in a loop
+    made for that one request: the decision uses the sync client inline, not a new
+    async client per loop."""
+    wide = {"capacity": 100, "refill_rate": 1e-6, "cost": 3}
+    ratelimit(CACHE="django-redis", POLICIES={"default": wide, "upload": wide})
+    assert client.post("/plain/upload").status_code == 200  # the sync pool connects
+    opened = redis_client.info("stats")["total_connections_received"]
+    responses = [client.post("/plain/upload") for _ in range(5)]
+    assert [r["X-RateLimit-Remaining"] for r in responses] == ["94", "91", "88", "85", "82"]
+    assert redis_client.info("stats")["total_connections_received"] == opened
+
+
+def test_the_async_twin_of_a_tls_cache_speaks_tls(
+    settings: Any, tls_redis: Any, key_prefix: str
+) -> None:
+    """django-redis on ``rediss://`` with its CA in the pool options: the async client is
+    an SSL one with the same CA, and decides."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "tls": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"rediss://127.0.0.1:{tls_redis.port}/0",
+            "OPTIONS": {"CONNECTION_POOL_KWARGS": {"ssl_ca_certs": str(tls_redis.ca)}},
+        },
+    }
+    store = AsyncDjangoCacheStore(sync=DjangoCacheStore("tls"))
+    limiter = AsyncTokenBucketRateLimiter(RateLimitConfig(5, 1e-9), store, key_prefix=key_prefix)
+
+    async def decide() -> tuple[float, Any]:
+        remaining = (await limiter.allow_request("over-tls")).remaining
+        pool = (await store.twin.current()).client.connection_pool
+        return remaining, pool
+
+    try:
+        remaining, pool = asyncio.run(decide())
+    finally:
+        caches.close_all()
+    assert remaining == pytest.approx(4, abs=0.01)
+    assert pool.connection_class is redis.asyncio.connection.SSLConnection
+    assert pool.connection_kwargs["ssl_ca_certs"] == str(tls_redis.ca)

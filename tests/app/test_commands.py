@@ -93,3 +93,16 @@ def test_store_outage_is_a_command_error(ratelimit: Any, settings: Any) -> None:
     ratelimit(CACHE="down")
     with pytest.raises(CommandError, match="redis"):
         run("list")
+
+
+def test_the_command_works_on_a_store_url(
+    client: Client, ratelimit: Any, secret_redis: Any, key_prefix: str
+) -> None:
+    ratelimit(CACHE=None, STORE=f"redis://:hunter2@127.0.0.1:{secret_redis.port}/1")
+    client.get("/api/ping")
+    listing = run("list")
+    assert f"store redis://:***@127.0.0.1:{secret_redis.port}/1 (redis)" in listing
+    assert "hunter2" not in listing and f"{key_prefix}:default:ip:127.0.0.1" in listing
+    assert run("reset", "ip:127.0.0.1", "--policy", "default") == (
+        "Reset ip:127.0.0.1 in policy default: it is full again.\n"
+    )

@@ -1,4 +1,5 @@
-"""A real three-master Redis Cluster for the whole session, plus clients and limiters on it.
+"""Clients and limiters on the session's real three-master Redis Cluster (``redis_cluster``
+in tests/conftest.py).
 
 Tests isolate themselves by key prefix (the shared ``key_prefix`` fixture), never by
 flushing. Drills that kill a master start their own cluster instead of this one.
@@ -22,13 +23,6 @@ from ratelimit_app.core import (
 )
 from tests.cluster_server import RedisClusterServer
 from tests.core.conftest import Harness
-
-
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisClusterServer]:
-    """Started once (about two seconds), always stopped and its files removed."""
-    with RedisClusterServer(masters=3) as cluster:
-        yield cluster
 
 
 @pytest.fixture

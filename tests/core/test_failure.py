@@ -117,6 +117,29 @@ def test_back_off_skips_the_store_until_the_interval_passes() -> None:
     assert not denied.allowed and denied.retry_after == 1.0 / CONFIG.refill_rate
 
 
+def test_back_off_is_per_scope_and_a_whole_store_failure_covers_every_scope(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A cluster store names the node a key lives on: one failed node is left alone, the
+    others are still asked; the incident ends when no node is left down."""
+    now = [0.0]
+    handler = StoreFailureHandler("fallback", retry_interval=1.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="ratelimit_app"):
+        handler.failed(StoreError("refused"), "10.0.0.1:7000")
+        assert handler.should_skip_store("10.0.0.1:7000")
+        assert not handler.should_skip_store("10.0.0.2:7000")
+        handler.failed(StoreError("refused"), "10.0.0.2:7000")
+        handler.succeeded("10.0.0.1:7000")
+        assert handler.down_scopes() == ["10.0.0.2:7000"] and handler.store_is_down
+        handler.succeeded("10.0.0.2:7000")
+        assert not handler.store_is_down
+        handler.failed(StoreError("no node answers"))  # scope None: the whole store
+        assert handler.should_skip_store("10.0.0.3:7000") and handler.should_skip_store()
+        now[0] = 1.0
+        assert not handler.should_skip_store("10.0.0.3:7000")
+    assert "10.0.0.1:7000: refused" in caplog.records[0].getMessage()
+
+
 @pytest.mark.parametrize("bad", ["open", "", None, 3])
 def test_unknown_failure_mode_is_a_clear_error(bad: Any) -> None:
     with pytest.raises(ConfigError, match="on_store_error"):

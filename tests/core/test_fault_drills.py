@@ -35,10 +35,9 @@ from tests.fault_drill import (
     CountingStore,
     Load,
     Recorder,
-    async_load,
     await_until,
     client_options,
-    timed_acall,
+    deciding,
     timed_call,
     wait_until,
 )
@@ -136,13 +135,8 @@ async def test_async_redis_killed_and_restarted_mid_load(server: RedisServer, mo
     limiter = AsyncTokenBucketRateLimiter(
         DRILL, AsyncCountingStore(store, recorder), **DRILL_OPTIONS, on_store_error=handler
     )
-    stop = asyncio.Event()
-
-    async def step() -> None:
-        await timed_acall(recorder, lambda: limiter.allow_request("victim"))
-
-    tasks = [asyncio.create_task(async_load(step, stop)) for _ in range(8)]
-    try:
+    # the load re-raises, when the block ends, anything but StoreError
+    async with deciding(recorder, lambda: limiter.allow_request("victim")):
         await await_until(lambda: recorder.store_answers["before"] > C, 10, "drained on Redis")
         await asyncio.to_thread(server.stop)
         recorder.phase = "outage"
@@ -159,9 +153,6 @@ async def test_async_redis_killed_and_restarted_mid_load(server: RedisServer, mo
         await asyncio.to_thread(server.start)
         back = await await_until(lambda: recorder.store_answers["recovery"] > 0, 10, "Redis")
         await await_until(lambda: recorder.store_answers["recovery"] > C, 10, "drained again")
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)  # re-raises anything but StoreError from the load
     print(f"back on Redis {back:.3f}s after the restart")
     state = await store.get_state(limiter.key_for("victim"))
     await client.aclose()

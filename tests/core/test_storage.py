@@ -15,6 +15,7 @@ from ratelimit_app.core import (
     MemoryStore,
     RateLimitConfig,
     RedisStore,
+    StoreError,
     parse_settings,
 )
 from ratelimit_app.core.policies import default_policy
@@ -53,7 +54,7 @@ def test_redis_urls_are_accepted(url: str) -> None:
         ({"STORAGE_URL": "memory"}, "STORAGE_URL"),
         ({"STORAGE_URL": "http://localhost"}, "STORAGE_URL"),
         ({"STORAGE_URL": "redis://h:99999999/0"}, "not a valid URL"),
-        ({"STORAGE_URL": 6379}, "must be a string"),
+        ({"STORAGE_URL": 6379}, "must be a store URL string"),
         ({"MAX_CONNECTIONS": 2.5}, "MAX_CONNECTIONS"),
         ({"MAX_CONNECTIONS": True}, "MAX_CONNECTIONS"),
         ({"POOL_TIMEOUT": 0}, "POOL_TIMEOUT"),
@@ -108,3 +109,28 @@ async def test_async_pool_waits_for_a_free_connection(
         await close_async_store(store)
     assert sum(d.allowed for d in decisions) == 10
     assert redis_client.exists(f"{key_prefix}:burst") == 1
+
+
+def test_a_rediss_url_decides_over_tls(tls_redis: Any, key_prefix: str) -> None:
+    """``rediss://`` with redis-py's TLS options in the query, sync and async; the same
+    port without TLS is refused (so TLS is what carried the decisions)."""
+    store = make_sync_store(StorageOptions(url=tls_redis.url()))
+    try:
+        assert store.take_all((f"{key_prefix}:tls",), (CONFIG,), 4).remaining == pytest.approx(
+            6, abs=0.01
+        )
+    finally:
+        close_sync_store(store)
+
+    async def decide() -> float:
+        astore = make_async_store(StorageOptions(url=tls_redis.url()))
+        try:
+            return (await astore.take_all((f"{key_prefix}:tls",), (CONFIG,), 1)).remaining
+        finally:
+            await close_async_store(astore)
+
+    assert asyncio.run(decide()) == pytest.approx(5, abs=0.01)
+    plain = make_sync_store(StorageOptions(url=f"redis://127.0.0.1:{tls_redis.port}/0"))
+    with pytest.raises(StoreError):
+        plain.take_all((f"{key_prefix}:tls",), (CONFIG,), 1)
+    close_sync_store(plain)

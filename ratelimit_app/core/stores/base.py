@@ -9,7 +9,7 @@ request back (``bucket.binding``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..bucket import Decision
 from ..config import RateLimitConfig
@@ -22,6 +22,7 @@ __all__ = [
     "Keys",
     "StoreError",
     "SyncStore",
+    "failure_scope",
 ]
 
 Keys = Sequence[str]
@@ -74,3 +75,11 @@ class AsyncAdjustableStore(AsyncStore, Protocol):
     async def adjust(
         self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
     ) -> list[float]: ...
+
+
+def failure_scope(store: Any, keys: Keys) -> str | None:
+    """The part of ``store`` that ``keys`` live in, when it can tell (``failure_scope``
+    on a Redis Cluster store: the owning master); None for the whole store. Wrappers
+    ask the store they wrap with this."""
+    scope_of = getattr(store, "failure_scope", None)
+    return None if scope_of is None else scope_of(keys)

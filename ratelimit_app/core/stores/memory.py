@@ -26,6 +26,7 @@ from ..bucket import (
 )
 from ..config import RateLimitConfig, check_count
 from .base import Configs, Keys
+from .inline import InlineStore
 
 __all__ = ["AsyncMemoryStore", "MemoryStore"]
 
@@ -150,12 +151,21 @@ class MemoryStore:
         return iter(items)
 
 
-class AsyncMemoryStore:
+class AsyncMemoryStore(InlineStore):
     """The same buckets behind ``await``: the lock is held for microseconds, never
     across an await, so it cannot stall the event loop."""
 
-    def __init__(self, max_keys: int = 100_000, clock: Clock = time.monotonic) -> None:
-        self.sync = MemoryStore(max_keys=max_keys, clock=clock)
+    sync: MemoryStore
+
+    def __init__(
+        self,
+        max_keys: int = 100_000,
+        clock: Clock = time.monotonic,
+        *,
+        shared: MemoryStore | None = None,
+    ) -> None:
+        """``shared``: answer from that store's buckets (a sync twin's), not new ones."""
+        super().__init__(shared if shared is not None else MemoryStore(max_keys, clock))
 
     def __len__(self) -> int:
         return len(self.sync)
@@ -163,23 +173,6 @@ class AsyncMemoryStore:
     @property
     def clock(self) -> Clock:
         return self.sync.clock
-
-    async def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        return self.sync.take_all(keys, configs, cost)
-
-    async def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        return self.sync.peek_all(keys, configs)
-
-    async def reset(self, keys: Keys) -> None:
-        self.sync.reset(keys)
-
-    async def adjust(
-        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
-    ) -> list[float]:
-        return self.sync.adjust(keys, configs, add, empty=empty)
-
-    async def get_state(self, key: str) -> BucketState | None:
-        return self.sync.get_state(key)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         return self.sync.scan(prefix)

@@ -98,6 +98,17 @@ class _RedisBase:
             ]
         )
 
+    def failure_scope(self, keys: Keys) -> str | None:
+        """The cluster master that owns ``keys`` (``host:port``), so a failure backs off
+        that node only; None on a single node (the whole store is one scope)."""
+        nodes = getattr(self.client, "nodes_manager", None)
+        if nodes is None:
+            return None
+        try:
+            return str(nodes.get_node_from_slot(self.client.keyslot(keys[0])).name)
+        except Exception:  # no slot map yet, or the slot is not covered
+            return None
+
     def _mget(self) -> Callable[[list[Any]], Any]:
         """MGET, split per slot on a cluster (``mget_nonatomic``)."""
         return getattr(self.client, "mget_nonatomic", self.client.mget)  # type: ignore[no-any-return]

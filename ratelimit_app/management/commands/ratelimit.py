@@ -18,7 +18,7 @@ from ...core.config import ConfigError
 from ...core.stores.base import StoreError
 
 LOCAL = (
-    "cache {alias} is local memory (locmem): each server process keeps its own buckets and "
+    "{where} is local memory: each server process keeps its own buckets and "
     "this command, a process of its own, cannot see or change them"
 )
 
@@ -55,14 +55,14 @@ class Command(BaseCommand):
 
     def _local(self, runtime: Runtime) -> bool:
         """Warn (on stderr) that a locmem cache is invisible from here; True if it is."""
-        if runtime.store.kind != "locmem":
+        if runtime.store.kind not in ("locmem", "memory"):
             return False
-        self.stderr.write(LOCAL.format(alias=runtime.cache_alias))
+        self.stderr.write(LOCAL.format(where=runtime.store.label))
         return True
 
     def do_list(self, runtime: Runtime, options: dict[str, Any]) -> None:
         self._local(runtime)
-        self.stdout.write(f"cache {runtime.cache_alias} ({runtime.store.kind})")
+        self.stdout.write(f"{runtime.store.label} ({runtime.store.kind})")
         self.stdout.write("policy\tmode\tcapacity\trefill/s\tcost")
         for p in inspection.policy_rows(runtime):
             self.stdout.write(
