@@ -107,15 +107,18 @@ class Charge(Generic[L]):
     limiter: L
     identity: str
     decision: Decision
+    settled: bool = False  # its outcome was looked at (a request settles once)
 
     @property
     def policy(self) -> str:
         return self.bound.policy
 
     def refundable(self, status: int, response: Any) -> bool:
-        decision = self.decision
-        if not decision.allowed or decision.shadowed:
-            return False  # nothing was taken
+        """Whether to give the tokens back (once: a second look answers False)."""
+        decision, settled = self.decision, self.settled
+        self.settled = True
+        if settled or not decision.allowed or decision.shadowed:
+            return False  # nothing was taken, or it was given back already
         return not self.bound.charging.keeps(status, response)
 
 
