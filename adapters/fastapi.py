@@ -26,6 +26,15 @@ The default identity is the ASGI client address, with a proxy header believed on
 through ``TRUSTED_PROXIES`` / ``TRUSTED_PROXY_COUNT`` (every line of it). Note that
 uvicorn's ``--proxy-headers`` (on by default for 127.0.0.1) rewrites that address before
 the app sees it: run uvicorn with ``--no-proxy-headers`` and let the limiter read it.
+
+``RateLimit`` and ``RateLimitMiddleware`` take a ``key``, ``exempt_when``,
+``deduct_when`` and ``charge_on_status`` of their own (``ratelimit_app.core``); callables
+of the request receive the ``HTTPConnection`` and may be async. ``user`` (a callable of
+the connection) gives the user for the ``user`` keys and ``EXEMPT`` (default:
+``scope["user"]``, set by Starlette's ``AuthenticationMiddleware``). Refunds are made
+after the response by a small ASGI middleware ``install`` adds; ``deduct_when`` receives
+a ``Response`` with the status and headers (not the body). A CORS preflight costs
+nothing, and a 405 is refunded.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,8 +62,11 @@ from ratelimit_app.core import (
 )
 from ratelimit_app.core.config import check_policy_name
 from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.exemptions import is_preflight
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
+from ratelimit_app.core.request_keys import KeyRule, own_key
+from ratelimit_app.core.request_limits import Charge, Limit, acheck, asettle, bind
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
@@ -74,6 +87,7 @@ __all__ = [
 
 WHERE = "RateLimiter settings"
 Identity = Callable[[HTTPConnection], str | Awaitable[str]]
+_CHARGES = "ratelimit_app.charges"  # ASGI scope key: the dependencies' charges to settle
 
 
 class _Answer(HTTPException):
@@ -148,32 +162,56 @@ def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
     return answers
 
 
+class FastAPIFacts:
+    """How the core reads an ``HTTPConnection`` (``core.request_keys.RequestFacts``)."""
+
+    __slots__ = ("conn", "running")
+
+    def __init__(self, conn: HTTPConnection, running: _Running) -> None:
+        self.conn = conn
+        self.running = running
+
+    def ip(self) -> str:
+        conn = self.conn
+        peer = conn.client.host if conn.client else None
+        proxies = self.running.limits.settings.proxies
+        # every line of the header, in order: a proxy may add its own line
+        forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
+        return proxies.client(peer, forwarded)
+
+    def user(self) -> Any:
+        return self.running.owner.user(self.conn)
+
+    def header(self, name: str) -> str | None:
+        return self.conn.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return self.conn.query_params.get(name)
+
+    def call(self, func: Callable[..., Any]) -> Any:
+        return func(self.conn)
+
+
+def _default_user(conn: HTTPConnection) -> Any:
+    """Starlette's ``AuthenticationMiddleware`` puts the user in the scope."""
+    return conn.scope.get("user")
+
+
 @dataclass(slots=True)
 class _Running:
     """What an app needs per request, from ``install`` (or its lifespan) on."""
 
     owner: RateLimiter
     limits: AsyncLimits
-    identity: Identity | None
+    key: KeyRule  # the app's identity, for limits that name no key
     checked: bool = False  # the app's declared limits are known to be valid
     listener: Listener | None = None  # the app's on_breach, subscribed to the event hook
 
-    async def identify(self, conn: HTTPConnection) -> str:
-        if self.identity is None:
-            peer = conn.client.host if conn.client else None
-            proxies = self.limits.settings.proxies
-            # every line of the header, in order: a proxy may add its own line
-            forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
-            return proxies.client(peer, forwarded)
-        result = self.identity(conn)
-        return await result if inspect.isawaitable(result) else result
-
-    async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
-        """The decision; ``RateLimitUnavailable`` when the store fails under ``raise``."""
-        limits = self.limits
-        identity = await self.identify(conn)
+    async def hit(self, conn: HTTPConnection, limit: Limit) -> Charge[Any] | None:
+        """The decision (None: exempt or no key); ``RateLimitUnavailable`` when the
+        store fails under ``raise``."""
         try:
-            return await limits.limiter(policy).allow_request(identity, limits.cost(policy, cost))
+            return await acheck(bind(self.limits, limit, self.key), FastAPIFacts(conn, self))
         except StoreError as exc:
             raise RateLimitUnavailable() from exc
 
@@ -202,11 +240,13 @@ class RateLimiter:
         *,
         identity: Identity | None = None,
         on_breach: Listener | None = None,
+        user: Callable[[HTTPConnection], Any] | None = None,
         **overrides: Any,
     ) -> None:
         """``on_breach(event)`` is called for each request the app refuses (or, in shadow
         mode, would refuse) while the lifespan is open; it runs in the event loop."""
         self.on_breach = on_breach
+        self.user = user or _default_user
         self.settings = parse_settings(
             {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
         )
@@ -224,6 +264,7 @@ class RateLimiter:
         responses of every limited route when the OpenAPI schema is built (routes
         declared after ``install`` included)."""
         self._attach(app)
+        app.add_middleware(SettleRefunds)
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
         app.add_exception_handler(RateLimitUnavailable, rate_limit_exceeded_handler)
         build_schema = app.openapi
@@ -252,7 +293,8 @@ class RateLimiter:
         if not isinstance(running, _Running) or running.owner is not self:
             store = make_lazy_async_store(self.options)
             warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
-            running = _Running(self, async_limits(self.settings, store), self.identity)
+            limits = async_limits(self.settings, store)
+            running = _Running(self, limits, own_key(self.identity))
             if self.on_breach is not None:
                 running.listener = hub.subscribe(
                     scoped(self.on_breach, running.limits.limiters.values, BREACHES)
@@ -312,28 +354,100 @@ def _dependencies(dependant: Dependant) -> Iterator[RateLimit]:
 
 
 class RateLimit:
-    """``Depends(RateLimit("upload", cost=3))``: 429 when denied, headers either way."""
+    """``Depends(RateLimit("upload", cost=3))``: 429 when denied, headers either way.
 
-    def __init__(self, policy: str = "default", cost: float | None = None) -> None:
-        self.policy = check_policy_name(policy)
-        self.cost = cost
+    ``key``, ``exempt_when``, ``deduct_when`` and ``charge_on_status`` override the
+    policy's; they are checked here, when the dependency is made."""
 
-    async def __call__(self, request: Request, response: Response) -> Decision:
+    def __init__(
+        self,
+        policy: str = "default",
+        cost: float | None = None,
+        *,
+        key: Any = None,
+        on_missing_key: str = "next",
+        exempt_when: Any = None,
+        deduct_when: Any = None,
+        charge_on_status: Any = None,
+    ) -> None:
+        self.limit = Limit.of(
+            check_policy_name(policy), cost, key=key, on_missing_key=on_missing_key,
+            exempt_when=exempt_when, deduct_when=deduct_when, charge_on_status=charge_on_status,
+        )  # fmt: skip
+        self.policy, self.cost = policy, cost
+
+    async def __call__(self, request: Request, response: Response) -> Decision | None:
+        """The decision, or None when the request is exempt or has no key."""
         running = _running(request.app)
-        decision = await running.hit(request, self.policy, self.cost)
-        headers = running.headers(decision, self.policy)
-        if not decision.allowed:
-            raise RateLimitExceeded(decision, headers)
+        charge = await running.hit(request, self.limit)
+        if charge is None:
+            return None
+        headers = running.headers(charge.decision, self.policy)
+        if not charge.decision.allowed:
+            raise RateLimitExceeded(charge.decision, headers)
         response.headers.update(headers)
-        return decision
+        request.scope.setdefault(_CHARGES, []).append(charge)  # settled by SettleRefunds
+        return charge.decision
+
+
+def _outcome(status: int, headers: list[tuple[bytes, bytes]]) -> Response:
+    """What ``deduct_when`` receives: the response's status and headers (no body)."""
+    response = Response(status_code=status)
+    response.raw_headers = headers
+    return response
+
+
+class _Watched:
+    """``send``, noting the response's status and headers on their way out (and adding
+    ``extra`` headers to them)."""
+
+    def __init__(self, send: Send, extra: Mapping[str, str] | None = None) -> None:
+        self.send = send
+        self.status = 500  # nothing sent: the app raised
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.extra = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in (extra or {}).items()
+        ]
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [*message.get("headers", ()), *self.extra]
+            self.status, self.headers = message["status"], headers
+            if self.extra:
+                message = {**message, "headers": headers}
+        await self.send(message)
+
+    async def settle(self, charges: Iterable[Charge[Any]]) -> None:
+        for charge in charges:
+            await asettle(charge, self.status, _outcome(self.status, self.headers))
+
+
+class SettleRefunds:
+    """Added by ``install``: after each response, refund what the ``RateLimit``
+    dependencies charged when the outcome does not count (an exception counts as a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        watched = _Watched(send)
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            await watched.settle(scope.get(_CHARGES, ()))
 
 
 class RateLimitMiddleware:
     """A global policy for every HTTP request, as a pure ASGI middleware.
 
-    Non-HTTP scopes (lifespan, websocket) and ``exempt_paths`` pass straight through; a
-    denial is answered here; allowed responses get the headers added to their start
-    message. It never reads the request body.
+    Non-HTTP scopes (lifespan, websocket), ``exempt_paths`` and CORS preflights pass
+    straight through; a denial is answered here; allowed responses get the headers added
+    to their start message, and their tokens back when the outcome does not count (a
+    405, ``deduct_when``, ``charge_on_status``). It never reads the request body.
     """
 
     def __init__(
@@ -342,37 +456,49 @@ class RateLimitMiddleware:
         policy: str = "default",
         cost: float | None = None,
         exempt_paths: Iterable[str] = (),
+        *,
+        key: Any = None,
+        exempt_when: Any = None,
+        deduct_when: Any = None,
+        charge_on_status: Any = None,
     ) -> None:
         self.app = app
         self.policy = check_policy_name(policy)
-        self.cost = cost
+        self.limit = Limit.of(
+            policy, cost, key=key, exempt_when=exempt_when, deduct_when=deduct_when,
+            charge_on_status=charge_on_status,
+        )  # fmt: skip
         self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+        if scope["type"] != "http" or self._free(scope):
             await self.app(scope, receive, send)
             return
         running = _running(scope["app"])
         try:
-            decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+            charge = await running.hit(HTTPConnection(scope), self.limit)
         except RateLimitUnavailable as unavailable:  # outside FastAPI's handlers: answer here
             await unavailable.response()(scope, receive, send)
             return
-        headers = running.headers(decision, self.policy)
-        if not decision.allowed:
-            await _json(denial_body(decision), 429, headers)(scope, receive, send)
+        if charge is None:
+            await self.app(scope, receive, send)
             return
-        raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        ]
+        headers = running.headers(charge.decision, self.policy)
+        if not charge.decision.allowed:
+            await _json(denial_body(charge.decision), 429, headers)(scope, receive, send)
+            return
+        watched = _Watched(send, headers)
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            await watched.settle([charge])
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *raw]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def _free(self, scope: Scope) -> bool:
+        """An exempt path, or a CORS preflight."""
+        if scope["path"] in self.exempt_paths:
+            return True
+        asked = Headers(scope=scope).get("access-control-request-method")
+        return is_preflight(scope["method"], asked)
 
 
 def metrics_route(app: FastAPI, path: str = "/metrics") -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "TierRule",
     "check_key",
     "import_callable",
+    "own_key",
     "user_id",
 ]
 
@@ -116,17 +117,17 @@ class _Query(_Header):
 class _Call:
     """A callable key: its answer may be awaitable (FastAPI), so it is named after."""
 
-    __slots__ = ("func",)
+    __slots__ = ("func", "prefix")
 
-    def __init__(self, func: Callable[..., Any]) -> None:
+    def __init__(self, func: Callable[..., Any], prefix: str = "key:") -> None:
         self.func = func
+        self.prefix = prefix
 
     def __call__(self, facts: RequestFacts) -> Any:
         return facts.call(self.func)
 
-
-def _named(value: Any) -> str | None:
-    return None if value is None or value == "" else f"key:{value}"
+    def named(self, value: Any) -> str | None:
+        return None if value is None or value == "" else f"{self.prefix}{value}"
 
 
 def import_callable(value: Any, what: str, kind: Problem) -> Callable[..., Any]:
@@ -182,7 +183,7 @@ class KeyRule:
         for read in self.readers:
             value: str | None = read(facts)
             if type(read) is _Call:
-                value = _named(value)
+                value = read.named(value)
             if value is not None or self.skip_missing:
                 return value
         return None
@@ -193,10 +194,22 @@ class KeyRule:
             value: str | None = read(facts)
             if type(read) is _Call:
                 answer: Any = value
-                value = _named(await answer if inspect.isawaitable(answer) else answer)
+                value = read.named(await answer if inspect.isawaitable(answer) else answer)
             if value is not None or self.skip_missing:
                 return value
         return None
+
+
+def own_key(identity: Callable[..., Any] | None) -> KeyRule:
+    """An integration's own identity function as a key, its answer used as it is; without
+    one, the client address, unprefixed (the Flask and FastAPI default, as it always was)."""
+    if identity is None:
+        return KeyRule((_address,))
+    return KeyRule((_Call(identity, prefix=""),))
+
+
+def _address(facts: RequestFacts) -> str:
+    return facts.ip()
 
 
 def check_key(value: Any, on_missing: Any = "next") -> KeyRule:
