@@ -50,6 +50,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_app.core import (
@@ -60,6 +61,7 @@ from ratelimit_app.core import (
     denial_body,
     parse_settings,
 )
+from ratelimit_app.core.bucket import binding
 from ratelimit_app.core.config import check_policy_name
 from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
 from ratelimit_app.core.exemptions import is_preflight
@@ -346,6 +348,17 @@ def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
                 yield f"RateLimit on {route.path}", limit.policy, limit.cost
 
 
+def _limits_itself(scope: Scope) -> bool:
+    """Whether the route this request reaches has a ``RateLimit`` dependency."""
+    for route in getattr(scope["app"], "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return isinstance(route, APIRoute) and any(
+                True for _ in _dependencies(route.dependant)
+            )
+    return False
+
+
 def _dependencies(dependant: Dependant) -> Iterator[RateLimit]:
     for sub in dependant.dependencies:
         if isinstance(sub.call, RateLimit):
@@ -376,17 +389,15 @@ class RateLimit:
         )  # fmt: skip
         self.policy, self.cost = policy, cost
 
-    async def __call__(self, request: Request, response: Response) -> Decision | None:
+    async def __call__(self, request: Request) -> Decision | None:
         """The decision, or None when the request is exempt or has no key."""
         running = _running(request.app)
         charge = await running.hit(request, self.limit)
         if charge is None:
             return None
-        headers = running.headers(charge.decision, self.policy)
         if not charge.decision.allowed:
-            raise RateLimitExceeded(charge.decision, headers)
-        response.headers.update(headers)
-        request.scope.setdefault(_CHARGES, []).append(charge)  # settled by SettleRefunds
+            raise RateLimitExceeded(charge.decision, running.headers(charge.decision, self.policy))
+        request.scope.setdefault(_CHARGES, []).append(charge)  # headers, refund: SettleRefunds
         return charge.decision
 
 
@@ -398,24 +409,24 @@ def _outcome(status: int, headers: list[tuple[bytes, bytes]]) -> Response:
 
 
 class _Watched:
-    """``send``, noting the response's status and headers on their way out (and adding
-    ``extra`` headers to them)."""
+    """``send``, adding the rate-limit headers ``extra()`` gives to the response's start
+    and noting its status and headers for the refunds."""
 
-    def __init__(self, send: Send, extra: Mapping[str, str] | None = None) -> None:
+    def __init__(self, send: Send, extra: Callable[[], Mapping[str, str]]) -> None:
         self.send = send
+        self.extra = extra
         self.status = 500  # nothing sent: the app raised
         self.headers: list[tuple[bytes, bytes]] = []
-        self.extra = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in (extra or {}).items()
-        ]
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [*message.get("headers", ()), *self.extra]
-            self.status, self.headers = message["status"], headers
-            if self.extra:
-                message = {**message, "headers": headers}
+            added = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.extra().items()
+            ]
+            self.status, self.headers = message["status"], [*message.get("headers", ()), *added]
+            if added:
+                message = {**message, "headers": self.headers}
         await self.send(message)
 
     async def settle(self, charges: Iterable[Charge[Any]]) -> None:
@@ -424,8 +435,9 @@ class _Watched:
 
 
 class SettleRefunds:
-    """Added by ``install``: after each response, refund what the ``RateLimit``
-    dependencies charged when the outcome does not count (an exception counts as a 500)."""
+    """Added by ``install``: the ``RateLimit`` dependencies' headers go on the response
+    (whatever the endpoint returns), and after it their tokens go back when the outcome
+    does not count (an exception counts as a 500)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -434,11 +446,21 @@ class SettleRefunds:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        watched = _Watched(send)
+        watched = _Watched(send, lambda: _dependency_headers(scope))
         try:
             await self.app(scope, receive, watched)
         finally:
             await watched.settle(scope.get(_CHARGES, ()))
+
+
+def _dependency_headers(scope: Scope) -> Mapping[str, str]:
+    """The headers of the decision closest to denying, among the route's dependencies."""
+    charges: list[Charge[Any]] = scope.get(_CHARGES, [])
+    if not charges:
+        return {}
+    chosen = binding([charge.decision for charge in charges])
+    found = next(charge for charge in charges if charge.decision is chosen)
+    return _running(scope["app"]).headers(found.decision, found.policy)
 
 
 class RateLimitMiddleware:
@@ -487,18 +509,20 @@ class RateLimitMiddleware:
         if not charge.decision.allowed:
             await _json(denial_body(charge.decision), 429, headers)(scope, receive, send)
             return
-        watched = _Watched(send, headers)
+        watched = _Watched(send, lambda: headers)
         try:
             await self.app(scope, receive, watched)
         finally:
             await watched.settle([charge])
 
     def _free(self, scope: Scope) -> bool:
-        """An exempt path, or a CORS preflight."""
+        """An exempt path, a CORS preflight, or a route limited by a ``RateLimit``
+        dependency of its own (charged once, by that one, as Django's global limit
+        leaves ``@ratelimit`` views to their decorator)."""
         if scope["path"] in self.exempt_paths:
             return True
         asked = Headers(scope=scope).get("access-control-request-method")
-        return is_preflight(scope["method"], asked)
+        return is_preflight(scope["method"], asked) or _limits_itself(scope)
 
 
 def metrics_route(app: FastAPI, path: str = "/metrics") -> None:

@@ -69,9 +69,22 @@ def ratelimit(
 
 
 def ratelimit_exempt(view: View) -> View:
-    """Never limit this view by the middleware's ``DEFAULT_POLICY``."""
-    view.ratelimit_exempt = True  # type: ignore[attr-defined]
-    return view
+    """Never limit this view by the middleware's ``DEFAULT_POLICY`` (a wrapper is
+    marked, as ``csrf_exempt`` does, so the function itself is left as it was)."""
+    if iscoroutinefunction(view):
+
+        async def exempt_async(*args: Any, **kwargs: Any) -> Any:
+            return await view(*args, **kwargs)
+
+        wrapped: View = markcoroutinefunction(functools.wraps(view)(exempt_async))
+    else:
+
+        def exempt(*args: Any, **kwargs: Any) -> Any:
+            return view(*args, **kwargs)
+
+        wrapped = functools.wraps(view)(exempt)
+    wrapped.ratelimit_exempt = True  # type: ignore[attr-defined]
+    return wrapped
 
 
 def _bound(request: Any, limit: Limit, asynchronous: bool) -> Bound[Any] | None:

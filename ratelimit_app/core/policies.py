@@ -253,7 +253,8 @@ def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> 
         check_policy_name(name)
         if isinstance(raw, Mapping) and "tiers" in raw:
             tiers = _tiers(raw, label, found)
-            configs = tiers.get(raw.get("default_tier", next(iter(tiers), "")), ())
+            fallback = next(iter(tiers.values()), ())  # _policy reports a bad default_tier
+            configs = tiers.get(raw.get("default_tier"), fallback)
         else:
             tiers, configs = {}, tuple(_policy_buckets(raw, label, found))
         if configs:
@@ -280,11 +281,7 @@ def _policy(
         tier = _at(
             label, "tier", lambda: tier_rule(raw.get("tier"), tiers, _default_tier(raw, tiers))
         )
-    charging = _at(
-        label,
-        "deduct_when",
-        lambda: check_charging(raw.get("deduct_when"), raw.get("charge_on_status")),
-    )
+    charging = _charging(raw, label)
     mode = _policy_mode(raw, label)
     return Policy(name, configs, cost, mode, key, tiers, tier, charging)
 
@@ -294,6 +291,17 @@ def _at(label: str, key: str, read: Callable[[], T]) -> T:
         return read()
     except ConfigError as exc:
         raise exc.at(f"{label}['{key}']") from None
+
+
+def _charging(raw: Mapping[str, Any], label: str) -> Charging | None:
+    """``deduct_when`` and ``charge_on_status``, each error naming its own key."""
+    when = _at(label, "deduct_when", lambda: check_charging(raw.get("deduct_when")))
+    status = _at(
+        label, "charge_on_status", lambda: check_charging(None, raw.get("charge_on_status"))
+    )
+    if when is None or status is None:
+        return when or status
+    return Charging(when.deduct_when, status.statuses)
 
 
 def _key(raw: Mapping[str, Any]) -> KeyRule | None:
