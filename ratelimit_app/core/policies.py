@@ -254,7 +254,7 @@ def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> 
         if isinstance(raw, Mapping) and "tiers" in raw:
             tiers = _tiers(raw, label, found)
             fallback = next(iter(tiers.values()), ())  # _policy reports a bad default_tier
-            configs = tiers.get(raw.get("default_tier"), fallback)
+            configs = tiers.get(str(raw.get("default_tier")), fallback)
         else:
             tiers, configs = {}, tuple(_policy_buckets(raw, label, found))
         if configs:
