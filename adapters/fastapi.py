@@ -293,7 +293,7 @@ class RateLimiter:
     def _attach(self, app: FastAPI) -> _Running:
         running = getattr(app.state, "ratelimit", None)
         if not isinstance(running, _Running) or running.owner is not self:
-            store = make_lazy_async_store(self.options)
+            store = make_lazy_async_store(self.options, coalesce=self.settings.coalesce)
             warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
             limits = async_limits(self.settings, store)
             running = _Running(self, limits, own_key(self.identity))
@@ -420,10 +420,7 @@ class _Watched:
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            added = [
-                (name.lower().encode("latin-1"), value.encode("latin-1"))
-                for name, value in self.extra().items()
-            ]
+            added = _raw(self.extra())
             self.status, self.headers = message["status"], [*message.get("headers", ()), *added]
             if added:
                 message = {**message, "headers": self.headers}
@@ -535,3 +532,11 @@ def metrics_route(app: FastAPI, path: str = "/metrics") -> None:
         return Response(body, media_type=content_type)
 
     app.add_route(path, ratelimit_metrics, include_in_schema=False)
+
+
+def _raw(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as ASGI sends them: lower-case latin-1 names and values."""
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers.items()
+    ]

@@ -258,8 +258,9 @@ def _after_request(response: Response) -> Response:
     if charge is not None:
         settle(charge, response.status_code, response)
         # extend, not update: these names are ours, and update rescans the list per header
+        # items, not the dict: werkzeug checks a mapping's every value for a list first
         headers = _state(current_app).limits.headers(charge.decision, charge.policy)
-        response.headers.extend(headers)
+        response.headers.extend(headers.items())
     return response
 
 

@@ -4,7 +4,8 @@
 
 Memory and Redis, sync and async (1 and 50 concurrent tasks), one hot key and 10,000
 keys; the floor is a bare ``EVALSHA`` of a minimal token-bucket script (``MINIMAL``: the
-least any Redis token bucket must do) and ``PING``, on the same client.
+least any Redis token bucket must do) and ``PING``, on the same client, and for memory
+a ten-line dict bucket (``DictBucket``: what plain Python does, unbounded and unlocked).
 Then what one decision costs Redis: round trips sent by the client and commands run
 inside Redis (``INFO commandstats``), and the same for a flood of denials from one key
 with and without denial shedding. Then the event hook: one memory decision with no
@@ -21,6 +22,7 @@ import asyncio
 import os
 import platform
 import statistics
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -64,6 +66,22 @@ MINIMAL_ARGS = ("1e12", "1e12", "1")
 Row = tuple[str, str, tuple[float, float, float], float]  # label, keys, rate, CPU us
 
 
+class DictBucket:
+    """What plain Python does with a dict: the floor for a memory store (no lock, no
+    bound, no validation, no decision object)."""
+
+    def __init__(self, capacity: float = 1e12, rate: float = 1e12) -> None:
+        self.capacity, self.rate, self.buckets = capacity, rate, {}  # type: ignore[var-annotated]
+
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        allowed = tokens >= cost
+        self.buckets[key] = (tokens - cost if allowed else tokens, now)
+        return allowed
+
+
 class Case(NamedTuple):
     label: str
     keys: str
@@ -79,6 +97,8 @@ def sync_rows(url: str, args: argparse.Namespace) -> list[Row]:
     cases = [
         Case("memory, sync", "hot key", memory.allow_request, hot_key),
         Case("memory, sync", "10,000 keys", memory.allow_request, many_keys),
+        Case("floor: ten-line dict bucket", "hot key", DictBucket().allow, hot_key),
+        Case("floor: ten-line dict bucket", "10,000 keys", DictBucket().allow, many_keys),
         Case("redis, sync", "hot key", remote.allow_request, hot_key),
         Case("redis, sync", "10,000 keys", remote.allow_request, many_keys),
         Case(
@@ -207,9 +227,12 @@ def event_rows(args: argparse.Namespace) -> list[tuple[str, tuple[float, float, 
     ]
 
 
-def floor_for(label: str, rows: list[Row]) -> float | None:
-    """The bare-EVALSHA rate measured in the same style (sync, or async with as many tasks)."""
-    style = "sync" if "sync" in label else "async"
+def floor_for(label: str, keys: str, rows: list[Row]) -> float | None:
+    """The floor's rate measured in the same style: the dict bucket on the same keys for
+    memory, else the bare EVALSHA (sync, or async with as many tasks)."""
+    if label.startswith("memory"):
+        return next((r[2][0] for r in rows if "dict" in r[0] and r[1] == keys), None)
+    style = "async" if "async" in label else "sync"
     tasks = label.rsplit(", ", 1)[-1] if style == "async" else ""
     for other, keys, (median, _, _), _cpu in rows:
         if "EVALSHA" in other and keys == style and other.endswith(tasks):
@@ -220,7 +243,7 @@ def floor_for(label: str, rows: list[Row]) -> float | None:
 def throughput_cells(rows: list[Row]) -> list[list[str]]:
     cells = []
     for label, keys, (median, low, high), cpu in rows:
-        floor = floor_for(label, rows) if label.startswith("redis") else None
+        floor = floor_for(label, keys, rows) if label.startswith(("redis", "memory")) else None
         ratio = f"{median / floor:.2f}x" if floor else ""
         cpu_text = "" if cpu != cpu else f"{cpu:.1f}"  # NaN: not measured (async)
         rate = f"{median:,.0f} [{low:,.0f}-{high:,.0f}]"
@@ -239,7 +262,7 @@ def print_tables(
         f"{os.cpu_count()} cpus; {args.repeat} runs of {args.seconds}s: median [min-max])\n"
     )
     header = ["workload", "keys", "decisions/s", "us/decision", "client CPU us"]
-    print(markdown_table([*header, "vs EVALSHA floor"], throughput_cells(rows), labels=2))
+    print(markdown_table([*header, "vs floor"], throughput_cells(rows), labels=2))
     print()
     header = ["Redis cost per request", "round trips (client)", "commands inside Redis"]
     print(

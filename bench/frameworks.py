@@ -85,9 +85,10 @@ def flask_rate(app: Flask, seconds: float) -> Sample:
     return throughput(lambda _key: call(), hot_key(), seconds, cpu_clock=time.process_time)
 
 
-def fastapi_app(kind: str, url: str) -> FastAPI:
+def fastapi_app(kind: str, url: str, coalesce: bool = True) -> FastAPI:
     """``bare``, ``ours`` (dependency), ``ours-mw`` (middleware) or ``slowapi``."""
     settings = {"STORAGE_URL": url, "KEY_PREFIX": "bencha", "POLICIES": {"default": HUGE}}
+    settings["COALESCE"] = coalesce
     if kind == "slowapi":
         return _slowapi_app(url)
     ours = FastAPILimiter(settings)

@@ -42,7 +42,17 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
-from .core.bucket import BucketState, Decision, adjust_all, binding, decide, refill, take_all
+from .core.bucket import (
+    BucketState,
+    Decision,
+    adjust_all,
+    binding,
+    decide,
+    full_after,
+    refill,
+    take_all,
+)
+from .core.config import CLIENT_CLOCK_MIN_TTL
 from .core.stores.base import AsyncStore, Configs, Keys, StoreError, failure_scope
 from .core.stores.from_url import (
     StorageOptions,
@@ -119,6 +129,8 @@ class CacheAPIStore:
     def __init__(self, alias: str, clock: Clock | None = None) -> None:
         self.alias = alias
         self.clock = clock or time.time
+        # cache timeouts run on real time, which a clock of the caller's own need not follow
+        self._min_ttl = 1 if clock is None else CLIENT_CLOCK_MIN_TTL
         self._lock = threading.Lock()
 
     @property
@@ -136,9 +148,12 @@ class CacheAPIStore:
             now = self.clock()
             states = [self.get_state(key) for key in keys]
             written, decision = take_all(states, configs, now, cost)
+            if not decision.allowed:  # a denial changes nothing: nothing to write
+                return decision
             with _translated("cache"):
                 for key, config, state in zip(keys, configs, written, strict=True):
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
+                    ttl = full_after(config, state.tokens, self._min_ttl)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
         return decision
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:
@@ -163,7 +178,8 @@ class CacheAPIStore:
             states = adjust_all([self.get_state(k) for k in keys], configs, now, add, empty)
             with _translated("cache"):
                 for key, config, state in zip(keys, configs, states, strict=True):
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=config.ttl)
+                    ttl = full_after(config, state.tokens, self._min_ttl)
+                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
         return [state.tokens for state in states]
 
     def now(self) -> float:

@@ -19,7 +19,7 @@ ratelimit.E006          ON_STORE_ERROR is not fallback/allow/deny/raise
 ratelimit.E007          TRUSTED_PROXY_COUNT is not an int from 0 to 32
 ratelimit.E008          KEY_PREFIX is not 1-64 plain characters
 ratelimit.E009          RETRY_INTERVAL is not a number of seconds from 0 to 300
-ratelimit.E010          LEGACY_HEADERS or IETF_HEADERS is not a bool
+ratelimit.E010          LEGACY_HEADERS, IETF_HEADERS, METRICS or COALESCE is not a bool
 ratelimit.E011          a view or decorator names a policy that is not configured
 ratelimit.E020          MODE or a policy's "mode" is not "enforce" or "shadow"
 ratelimit.E021          METRICS is True but prometheus_client is not installed

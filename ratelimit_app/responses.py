@@ -52,8 +52,8 @@ def _charges(request: Any) -> list[Charge[Any]]:
 def recorded(request: Any) -> tuple[str, Decision] | None:
     """The decision to report: a denial if any, else the one closest to denying."""
     charges = _charges(request)
-    if not charges:
-        return None
+    if len(charges) < 2:  # the usual case: one limit on the request, or none
+        return (charges[0].policy, charges[0].decision) if charges else None
     chosen = binding([charge.decision for charge in charges])
     found = next(charge for charge in charges if charge.decision is chosen)
     return found.policy, found.decision

@@ -8,11 +8,12 @@ hot path); ``stores/bucket.lua`` mirrors it line for line, and the model test in
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .config import RateLimitConfig
+from .config import MAX_TTL, RateLimitConfig
 
 __all__ = [
     "BucketState",
@@ -22,6 +23,7 @@ __all__ = [
     "binding",
     "consume",
     "decide",
+    "full_after",
     "refill",
     "take",
     "take_all",
@@ -98,6 +100,17 @@ def consume(
     if tokens >= cost:
         return tokens - cost, updated_at, True
     return tokens, updated_at, False
+
+
+def full_after(config: RateLimitConfig, tokens: float, at_least: int = 1) -> int:
+    """Whole seconds until a bucket holding ``tokens`` is full again, ``ceil((C - t) / R)``
+    (at least ``at_least``, at most ``MAX_TTL``): the time to live of its stored state. A
+    full bucket and a missing one are the same, so keeping it longer is waste, and a
+    client seen once costs its store seconds of memory, not the whole ``C / R``."""
+    seconds = (config.capacity - tokens) / config.refill_rate
+    if seconds <= at_least:
+        return at_least
+    return MAX_TTL if seconds >= MAX_TTL else math.ceil(seconds)
 
 
 def refill(state: BucketState | None, config: RateLimitConfig, now: float) -> BucketState:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "CLIENT_CLOCK_MIN_TTL",
     "MAX_HEADER_INT",
     "MAX_TTL",
     "ConfigError",
@@ -31,6 +32,9 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 # Longest key lifetime we ask a store for (~68 years): a bucket untouched that long is
 # treated as full, which only matters for rates so small they never refill anyway.
 MAX_TTL = 2**31
+# Shortest key lifetime for state written on a clock of the caller's own (``clock=``):
+# a store's expiry runs on real time, which such a clock need not follow.
+CLIENT_CLOCK_MIN_TTL = 3600
 # The largest integer a Structured-Fields header may carry (RFC 9651, 3.3.1: 15 digits).
 # Capacities and refill times are bounded by it, so every header value we render (limit,
 # remaining, reset, window, Retry-After) is a finite integer a client can parse.

@@ -105,6 +105,8 @@ class Settings:
     ietf_headers: bool = True
     mode: str = "enforce"
     metrics: bool = False
+    #: Async Redis stores send concurrent decisions together (``stores/coalesce.py``).
+    coalesce: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Who may report a client's address (TRUSTED_PROXIES / _COUNT, PROXY_HEADER, IPV6_PREFIX).
     proxies: Proxies = field(default_factory=Proxies)
@@ -174,6 +176,7 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "MODE": (_mode, "enforce"),
     "METRICS": (_metrics, False),
     "EXEMPT": (check_exempt, NO_EXEMPTIONS),
+    "COALESCE": (_flag, True),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
 _PROXY_KEYS = {"TRUSTED_PROXY_COUNT", "TRUSTED_PROXIES", "PROXY_HEADER", "IPV6_PREFIX"}
@@ -410,6 +413,7 @@ def _read(
         ietf_headers=values["IETF_HEADERS"],
         mode=values["MODE"],
         metrics=values["METRICS"],
+        coalesce=values["COALESCE"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
         proxies=proxies,
         exempt=values["EXEMPT"],

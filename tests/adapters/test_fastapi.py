@@ -209,16 +209,22 @@ async def test_bad_limits_fail_at_app_start(policy: str, cost: float | None, nam
                 pass  # pragma: no cover - start-up must fail
 
 
+@pytest.mark.parametrize("coalesce", [True, False])
 async def test_200_concurrent_requests_on_async_redis_admit_exactly_50(
-    redis_url: str, redis_client: redis.Redis, key_prefix: str
+    redis_url: str, redis_client: redis.Redis, key_prefix: str, coalesce: bool
 ) -> None:
-    """A pool of 8 connections serves a burst of 200 by waiting, never by failing over."""
+    """A pool of 8 connections serves a burst of 200 by waiting, never by failing over,
+    with decisions coalesced (the default) or one call each (``COALESCE: False``)."""
     policies = {"default": {"capacity": 50, "refill_rate": 1e-6}, "upload": POLICIES["upload"]}
-    app = make_app(redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30)
+    app = make_app(
+        redis_url, key_prefix, POLICIES=policies, MAX_CONNECTIONS=8, POOL_TIMEOUT=30,
+        COALESCE=coalesce,
+    )  # fmt: skip
     async with serve(app) as client:
         running = app.state.ratelimit
         assert isinstance(running.limits.store, PerLoopStore)
         store: Any = await running.limits.store.current()
+        assert store.coalesce is coalesce
         assert store.client.connection_pool.max_connections == 8
         responses = await asyncio.gather(*(client.get("/ping") for _ in range(200)))
         codes = [response.status_code for response in responses]

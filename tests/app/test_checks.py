@@ -88,6 +88,7 @@ def test_without_the_setting_only_the_default_policy_exists(settings: Any) -> No
         ({"MODE": "dry_run"}, ["ratelimit.E020"]),
         ({"POLICIES": {"p": {**GOOD, "mode": "off"}}}, ["ratelimit.E020"]),
         ({"METRICS": 1}, ["ratelimit.E010"]),
+        ({"COALESCE": "off"}, ["ratelimit.E010"]),
         (
             {"KEY_PREFIX": "a b", "ON_STORE_ERROR": 1, "POLICIES": {"p": {**GOOD, "cost": 9}}},
             ["ratelimit.E004", "ratelimit.E006", "ratelimit.E008"],

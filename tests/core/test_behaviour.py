@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import pytest
 
 from ratelimit_app.core import ConfigError, RateLimitConfig
+from ratelimit_app.core.config import CLIENT_CLOCK_MIN_TTL
 from tests.conftest import ManualClock
 from tests.core.conftest import STORES
 
@@ -120,15 +121,31 @@ class BehaviourSuite(StoreSuite):
         assert lim.allow("i", 0).remaining == 1.5
 
     @raw_redis_only
-    def test_redis_key_has_ttl_of_full_refill(self, make_limiter) -> None:
+    def test_redis_key_lives_until_its_bucket_is_full_again(self, make_limiter) -> None:
         """The limiter's key is used verbatim on the raw client (a Django cache adds no
-        KEY_PREFIX or VERSION): it holds the tokens and expires after a full refill."""
-        lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25))
+        KEY_PREFIX or VERSION): it holds the tokens and expires when the bucket would be
+        full again, ceil((C - tokens) / R), not after a whole C / R; a denial writes
+        nothing, so it neither changes the state nor extends the key's life."""
+        lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25), use_clock=None)
         lim.allow("j")
         key = lim.limiter.key_for("j")
-        assert 39 <= lim.raw.ttl(key) <= 40
+        assert 3 <= lim.raw.ttl(key) <= 4  # one token short: 4 s
         tokens, _updated = lim.raw.get(key).split()
-        assert float(tokens) == 9.0
+        assert 9.0 <= float(tokens) < 9.25  # Redis TIME: a little refill since
+        lim.allow("j", 9)
+        assert 39 <= lim.raw.ttl(key) <= 40  # empty: a whole refill
+        stored = lim.raw.get(key)
+        lim.raw.expire(key, 30)
+        assert not lim.allow("j", 5).allowed
+        assert lim.raw.get(key) == stored
+        assert lim.raw.ttl(key) <= 30
+
+    @raw_redis_only
+    def test_redis_key_on_a_clock_of_our_own_lives_at_least_an_hour(self, make_limiter) -> None:
+        """Redis expires keys on real time; a hand-moved clock need not follow it."""
+        lim = make_limiter(RateLimitConfig(capacity=10, refill_rate=0.25))
+        lim.allow("k")
+        assert 3590 <= lim.raw.ttl(lim.limiter.key_for("k")) <= CLIENT_CLOCK_MIN_TTL
 
     @pytest.mark.parametrize("cost", [-1, float("nan"), float("inf"), 6, "1", True, None])
     def test_bad_cost_is_a_clear_error(self, make_limiter, cost) -> None:

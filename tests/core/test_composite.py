@@ -62,11 +62,13 @@ class TestCompositeBehaviour(CompositeSuite):
 
 @pytest.mark.parametrize("store_kind", ["redis", "async-redis"])
 def test_composite_keys_share_one_slot_and_expire_per_bucket(make_limiter) -> None:
-    lim = make_limiter([BURST, HOURLY])
+    lim = make_limiter([BURST, HOURLY], use_clock=None)
     lim.allow("f")
     keys = lim.limiter.keys_for("f")
     assert len({key_slot(k.encode()) for k in keys}) == 1
-    assert [lim.raw.ttl(k) for k in keys] == [3, 500]
+    burst, hourly = (lim.raw.ttl(k) for k in keys)  # each lives until its bucket is full
+    assert 0 <= burst <= 1
+    assert 99 <= hourly <= 100
 
 
 def test_threads_on_redis_admit_exactly_the_smallest_capacity(

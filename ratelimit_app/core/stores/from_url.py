@@ -234,20 +234,22 @@ def make_sync_store(options: StorageOptions) -> SyncStore:
     return RedisStore(_redis_client(options.target, options, _SYNC))
 
 
-def make_async_store(options: StorageOptions) -> AsyncStore:
-    """The async twin: build it inside the event loop that will use it (app lifespan)."""
+def make_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
+    """The async twin: build it inside the event loop that will use it (app lifespan).
+    ``coalesce`` is the ``COALESCE`` setting (``Settings.coalesce``)."""
     if options.is_memory:
         return AsyncMemoryStore(max_keys=options.memory_max_keys)
-    return AsyncRedisStore(_redis_client(options.target, options, _ASYNC))
+    return AsyncRedisStore(_redis_client(options.target, options, _ASYNC), coalesce=coalesce)
 
 
-def make_lazy_async_store(options: StorageOptions) -> AsyncStore:
+def make_lazy_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
     """An ``AsyncMemoryStore``, or a ``PerLoopStore`` opening one Redis client in each
     event loop that calls it (closed with that loop, or by ``close_async_store`` awaited
-    in it): safe to build outside any loop, and nothing connects before the first call."""
+    in it): safe to build outside any loop, and nothing connects before the first call.
+    ``coalesce`` is the ``COALESCE`` setting (``Settings.coalesce``)."""
     if options.is_memory:
         return make_async_store(options)
-    return PerLoopStore(lambda: make_async_store(options), close_async_store)
+    return PerLoopStore(lambda: make_async_store(options, coalesce=coalesce), close_async_store)
 
 
 def close_sync_store(store: SyncStore) -> None:

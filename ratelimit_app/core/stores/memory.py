@@ -1,10 +1,10 @@
 """In-process buckets: one short critical section per decision, bounded in size.
 
-Entries live in an ``OrderedDict`` in least-recently-used order. An expired bucket is
-full, so it is dropped rather than kept; when the map is at ``max_keys`` the least
-recently used bucket goes, so a flood of distinct identities costs bounded memory
-(an evicted bucket comes back full: the bound trades exactness for the rarest clients
-against the process staying alive).
+Entries live in an ``OrderedDict`` in least-recently-used order. An entry expires when
+its bucket would be full again, so an expired one may be dropped; when the map is at
+``max_keys`` the least recently used bucket goes, so a flood of distinct identities costs
+bounded memory (an evicted bucket comes back full: the bound trades exactness for the
+rarest clients against the process staying alive).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..bucket import (
     binding,
     consume,
     decide,
+    full_after,
     refill,
     take_all,
 )
@@ -59,14 +60,15 @@ class MemoryStore:
         while len(buckets) > self.max_keys:
             buckets.popitem(last=False)
 
-    def _state(self, key: str, now: float) -> BucketState | None:
+    def _state(self, key: str) -> BucketState | None:
+        """The stored state; an expired entry still holds it (the refill makes it full),
+        expiry only decides which entries the sweep may drop."""
         entry = self._buckets.get(key)
-        if entry is None or now >= entry[2]:  # never seen or expired: full
-            return None
-        return BucketState(entry[0], entry[1])
+        return None if entry is None else BucketState(entry[0], entry[1])
 
-    def _write(self, key: str, state: BucketState, ttl: int, now: float) -> None:
-        entry = (state.tokens, state.updated_at, state.updated_at + ttl)
+    def _write(self, key: str, state: BucketState, config: RateLimitConfig, now: float) -> None:
+        tokens, updated_at = state
+        entry = (tokens, updated_at, updated_at + full_after(config, tokens))
         if key in self._buckets:
             self._buckets[key] = entry
             self._buckets.move_to_end(key)
@@ -79,35 +81,38 @@ class MemoryStore:
             return self._take_one(keys[0], configs[0], cost)
         with self._lock:
             now = self.clock()
-            states, decision = take_all([self._state(k, now) for k in keys], configs, now, cost)
+            states, decision = take_all([self._state(k) for k in keys], configs, now, cost)
             for key, config, state in zip(keys, configs, states, strict=True):
-                self._write(key, state, config.ttl, now)
+                if decision.allowed:
+                    self._write(key, state, config, now)
+                elif key in self._buckets:  # a denial writes nothing, but the key is in use
+                    self._buckets.move_to_end(key)
         return decision
 
     def _take_one(self, key: str, config: RateLimitConfig, cost: float) -> Decision:
         """The hot path: ``consume`` on plain floats, no intermediate objects."""
-        capacity = config.capacity
+        capacity, rate = config.capacity, config.refill_rate
+        buckets = self._buckets
         with self._lock:
             now = self.clock()
-            entry = self._buckets.get(key)
-            if entry is None or now >= entry[2]:  # never seen or expired: full
-                tokens, updated_at, allowed = consume(
-                    capacity, now, now, capacity, config.refill_rate, cost
-                )
-                self._buckets.pop(key, None)
-                self._insert(key, (tokens, updated_at, updated_at + config.ttl), now)
+            entry = buckets.get(key)
+            # an entry expires when its bucket is full again (only the sweep reads it)
+            if entry is None:  # never seen (or dropped): full
+                tokens, updated_at, allowed = consume(capacity, now, now, capacity, rate, cost)
+                self._insert(key, (tokens, now, now + (capacity - tokens) / rate), now)
             else:
                 tokens, updated_at, allowed = consume(
-                    entry[0], entry[1], now, capacity, config.refill_rate, cost
+                    entry[0], entry[1], now, capacity, rate, cost
                 )
-                self._buckets[key] = (tokens, updated_at, updated_at + config.ttl)
-                self._buckets.move_to_end(key)
+                if allowed:  # a denial changes nothing: the stored state still holds
+                    buckets[key] = (tokens, updated_at, updated_at + (capacity - tokens) / rate)
+                buckets.move_to_end(key)
         return decide(config, cost, allowed, tokens)
 
     def peek_all(self, keys: Keys, configs: Configs) -> Decision:
         with self._lock:
             now = self.clock()
-            states = [self._state(key, now) for key in keys]
+            states = [self._state(key) for key in keys]
         return binding(
             [
                 decide(config, 0.0, True, refill(state, config, now).tokens)
@@ -126,9 +131,9 @@ class MemoryStore:
         """Add tokens to (or empty) the buckets in one critical section; their tokens."""
         with self._lock:
             now = self.clock()
-            states = adjust_all([self._state(k, now) for k in keys], configs, now, add, empty)
+            states = adjust_all([self._state(k) for k in keys], configs, now, add, empty)
             for key, config, state in zip(keys, configs, states, strict=True):
-                self._write(key, state, config.ttl, now)
+                self._write(key, state, config, now)
         return [state.tokens for state in states]
 
     def now(self) -> float:
@@ -137,7 +142,10 @@ class MemoryStore:
     def get_state(self, key: str) -> BucketState | None:
         """The stored state of one live bucket (None: absent or expired, so full)."""
         with self._lock:
-            return self._state(key, self.clock())
+            entry = self._buckets.get(key)
+            if entry is None or self.clock() >= entry[2]:
+                return None
+            return BucketState(entry[0], entry[1])
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
         """Live buckets whose key starts with ``prefix`` (a snapshot, for inspection)."""
