@@ -89,3 +89,25 @@ def test_admin_view_site_leads_to_the_demo_index(tmp_path: Path) -> None:
     for path in ("/api/ping", "/api/upload", "/plain/ping", "/plain/upload", "/healthz"):
         assert f"href='{path}'" in index.text
     assert buckets.status_code == 200
+
+
+@pytest.mark.slow
+def test_the_demo_refuses_password_guesses_before_checking_them(tmp_path: Path) -> None:
+    """Item 8 in the demo, over HTTP: the login view and DRF's basic auth share the
+    address's auth_failures bucket; once it is empty the right password waits too."""
+    env = _env(tmp_path)
+    for step in readme_setup_steps()[1:-1]:
+        assert _run([sys.executable, *step[1:]], env).returncode == 0
+    port = free_port()
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    with running(command, env, port, tmp_path / "server.log"):
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            guess = {"username": "demo", "password": "guess"}
+            logins = [client.post("/api/login", data=guess).status_code for _ in range(3)]
+            basic = [client.get("/api/ping", auth=("demo", "guess")).status_code for _ in range(3)]
+            right = client.post("/api/login", data={"username": "demo", "password": "demo"})
+            ping = client.get("/api/ping")  # no credentials: not this gate
+    assert logins == [401, 401, 401]
+    assert basic == [403, 403, 429]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert ping.status_code == 200
