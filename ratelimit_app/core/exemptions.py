@@ -42,6 +42,11 @@ class Exemptions:
     def reads_user(self) -> bool:
         return self.staff or self.superusers
 
+    @property
+    def active(self) -> bool:
+        """Whether any rule is set (else no request need be looked at)."""
+        return self.reads_user or bool(self.networks)
+
     def exempt(self, facts: RequestFacts) -> bool:
         if self.reads_user:
             user = facts.user()

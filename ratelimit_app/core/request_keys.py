@@ -235,8 +235,8 @@ class TierRule:
 
     def pick(self, answer: Any) -> str:
         """The tier an answer names: itself if the policy has it, else the default."""
-        if answer in self.names:
-            return str(answer)
+        if type(answer) is str and answer in self.names:
+            return answer
         if answer is not None:
             _warn_unknown(answer, self)
         return self.default

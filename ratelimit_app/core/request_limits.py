@@ -74,13 +74,11 @@ class Bound(Generic[L]):
     cost: float
     key: KeyRule
     tier: TierRule | None
-    limiters: dict[str, L]
+    limiters: dict[str, L]  # the policy's, or one per tier for a tiered policy
     exemptions: Exemptions
     exempt_when: Callable[..., Any] | None
     charging: Charging
-
-    def limiter(self, tier: str | None) -> L:
-        return self.limiters[self.policy if tier is None else f"{self.policy}:{tier}"]
+    exempting: bool  # any exemption to look at (else the check skips them)
 
 
 def bind(limits: Limits[Any, L], limit: Limit, default_key: KeyRule = USER_OR_IP) -> Bound[L]:
@@ -90,10 +88,14 @@ def bind(limits: Limits[Any, L], limit: Limit, default_key: KeyRule = USER_OR_IP
     if found is None:
         policy = limits.policy(limit.policy)
         cost = policy.cost if limit.cost is None else policy.check_cost(limit.cost)
+        exemptions = limits.settings.exempt
+        names = [policy.name] if policy.tier is None else list(policy.tiers)
         found = Bound(
             policy.name, cost, limit.key or policy.key or default_key, policy.tier,
-            limits.limiters, limits.settings.exempt, limit.exempt_when,
-            limit.charging or policy.charging or CHARGE_ALL,
+            {name: limits.limiter(name) if policy.tier is None else
+             limits.limiters[f"{policy.name}:{name}"] for name in names},
+            exemptions, limit.exempt_when, limit.charging or policy.charging or CHARGE_ALL,
+            exemptions.active or limit.exempt_when is not None,
         )  # fmt: skip
         limits.rules[(limit, default_key)] = found
     return found
@@ -127,24 +129,30 @@ def check(
 ) -> Charge[TokenBucketRateLimiter] | None:
     """The decision for one request, or None when it is exempt or has no key (then it is
     not charged and gets no headers). ``StoreError`` under ``raise`` propagates."""
-    if bound.exemptions.exempt(facts) or exempt_by(bound.exempt_when, facts):
+    if bound.exempting and (
+        bound.exemptions.exempt(facts) or exempt_by(bound.exempt_when, facts)
+    ):
         return None
     identity = bound.key.identity(facts)
     if identity is None:
         return None
-    limiter = bound.limiter(None if bound.tier is None else bound.tier.tier(facts))
+    tier = bound.tier
+    limiter = bound.limiters[bound.policy if tier is None else tier.tier(facts)]
     return Charge(bound, limiter, identity, limiter.allow_request(identity, bound.cost))
 
 
 async def acheck(
     bound: Bound[AsyncTokenBucketRateLimiter], facts: RequestFacts
 ) -> Charge[AsyncTokenBucketRateLimiter] | None:
-    if bound.exemptions.exempt(facts) or await aexempt_by(bound.exempt_when, facts):
+    if bound.exempting and (
+        bound.exemptions.exempt(facts) or await aexempt_by(bound.exempt_when, facts)
+    ):
         return None
     identity = await bound.key.aidentity(facts)
     if identity is None:
         return None
-    limiter = bound.limiter(None if bound.tier is None else await bound.tier.atier(facts))
+    tier = bound.tier
+    limiter = bound.limiters[bound.policy if tier is None else await tier.atier(facts)]
     return Charge(bound, limiter, identity, await limiter.allow_request(identity, bound.cost))
 
 
