@@ -43,7 +43,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Unpack
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -68,7 +68,7 @@ from ratelimit_app.core.exemptions import is_preflight
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
 from ratelimit_app.core.request_keys import KeyRule, own_key
-from ratelimit_app.core.request_limits import Charge, Limit, acheck, asettle, bind
+from ratelimit_app.core.request_limits import Charge, Limit, Rules, acheck, asettle, bind
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
@@ -373,20 +373,9 @@ class RateLimit:
     policy's; they are checked here, when the dependency is made."""
 
     def __init__(
-        self,
-        policy: str = "default",
-        cost: float | None = None,
-        *,
-        key: Any = None,
-        on_missing_key: str = "next",
-        exempt_when: Any = None,
-        deduct_when: Any = None,
-        charge_on_status: Any = None,
+        self, policy: str = "default", cost: float | None = None, **rules: Unpack[Rules]
     ) -> None:
-        self.limit = Limit.of(
-            check_policy_name(policy), cost, key=key, on_missing_key=on_missing_key,
-            exempt_when=exempt_when, deduct_when=deduct_when, charge_on_status=charge_on_status,
-        )  # fmt: skip
+        self.limit = Limit.of(check_policy_name(policy), cost, **rules)
         self.policy, self.cost = policy, cost
 
     async def __call__(self, request: Request) -> Decision | None:
@@ -475,18 +464,11 @@ class RateLimitMiddleware:
         policy: str = "default",
         cost: float | None = None,
         exempt_paths: Iterable[str] = (),
-        *,
-        key: Any = None,
-        exempt_when: Any = None,
-        deduct_when: Any = None,
-        charge_on_status: Any = None,
+        **rules: Unpack[Rules],
     ) -> None:
         self.app = app
         self.policy = check_policy_name(policy)
-        self.limit = Limit.of(
-            policy, cost, key=key, exempt_when=exempt_when, deduct_when=deduct_when,
-            charge_on_status=charge_on_status,
-        )  # fmt: skip
+        self.limit = Limit.of(policy, cost, **rules)
         self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from flask import Flask, Response, current_app, g, request
 
@@ -39,7 +39,7 @@ from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavaila
 from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
 from ratelimit_app.core.request_keys import KeyRule, own_key
-from ratelimit_app.core.request_limits import Charge, Limit, bind, check, settle
+from ratelimit_app.core.request_limits import Charge, Limit, Rules, bind, check, settle
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     make_sync_store,
@@ -162,22 +162,11 @@ class RateLimiter:
         app.after_request(_after_request)
 
     def limit(
-        self,
-        policy: str,
-        cost: float | None = None,
-        *,
-        key: Any = None,
-        on_missing_key: str = "next",
-        exempt_when: Any = None,
-        deduct_when: Any = None,
-        charge_on_status: Any = None,
+        self, policy: str, cost: float | None = None, **rules: Unpack[Rules]
     ) -> Callable[[F], F]:
         """Limit a view by ``policy``; ``cost`` overrides the policy's default cost, and
-        the keyword arguments the policy's key and rules (checked now)."""
-        limit = Limit.of(
-            policy, cost, key=key, on_missing_key=on_missing_key, exempt_when=exempt_when,
-            deduct_when=deduct_when, charge_on_status=charge_on_status,
-        )  # fmt: skip
+        ``rules`` (``key``, ``exempt_when``, ...) the policy's (checked now)."""
+        limit = Limit.of(policy, cost, **rules)
 
         def mark(view: F) -> F:
             name = getattr(view, "__qualname__", repr(view))

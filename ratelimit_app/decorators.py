@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpResponse
@@ -21,7 +21,7 @@ from .auth_failures import aguard, guard
 from .conf import get_runtime
 from .core.config import check_cost, check_policy_name
 from .core.exemptions import PREFLIGHT_HEADER, is_preflight
-from .core.request_limits import Bound, Limit, acheck, asettle, bind, check, settle
+from .core.request_limits import Bound, Limit, Rules, acheck, asettle, bind, check, settle
 from .core.stores.base import StoreError
 from .identity import afacts_for, facts_for
 from .responses import add_headers, denied_response, remember, unavailable_response
@@ -35,27 +35,21 @@ def ratelimit(
     policy: str = "default",
     *,
     cost: float | None = None,
-    key: Any = None,
-    on_missing_key: str = "next",
-    exempt_when: Any = None,
-    deduct_when: Any = None,
-    charge_on_status: Any = None,
     auth_failures: bool = False,
+    **rules: Unpack[Rules],
 ) -> Callable[[View], View]:
     """Charge ``cost`` (default: the policy's) to the caller's bucket of ``policy``.
 
-    ``key``, ``exempt_when``, ``deduct_when`` and ``charge_on_status`` override the
-    policy's (see ``core.request_keys`` and ``core.outcomes``); ``auth_failures=True``
-    marks a login view: refused with a 429 before it runs while the client's
-    ``auth_failures`` bucket is empty (``ratelimit_app.auth_failures``).
+    ``key`` (and ``on_missing_key``), ``exempt_when``, ``deduct_when`` and
+    ``charge_on_status`` override the policy's (see ``core.request_keys`` and
+    ``core.outcomes``); ``auth_failures=True`` marks a login view: refused with a 429
+    before it runs while the client's ``auth_failures`` bucket is empty
+    (``ratelimit_app.auth_failures``).
     """
     check_policy_name(policy)
     if cost is not None:
         check_cost(cost, math.inf)
-    limit = Limit.of(
-        policy, cost, key=key, on_missing_key=on_missing_key, exempt_when=exempt_when,
-        deduct_when=deduct_when, charge_on_status=charge_on_status,
-    )  # fmt: skip
+    limit = Limit.of(policy, cost, **rules)
 
     def decorate(view: View) -> View:
         if iscoroutinefunction(view):

@@ -30,7 +30,7 @@ from django.http import HttpRequest, HttpResponse
 from .auth_failures import aguard, guard
 from .conf import get_runtime, global_limit
 from .core.exemptions import PREFLIGHT_HEADER, is_preflight
-from .core.request_limits import Bound, acheck, bind, check
+from .core.request_limits import Bound, Charge, acheck, bind, check
 from .core.stores.base import StoreError
 from .identity import afacts_for, facts_for
 from .responses import (
@@ -73,40 +73,34 @@ class RateLimitMiddleware:
     def _process_view(
         self, request: HttpRequest, view: Any, args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        if "authorization" in request.headers:
-            refused = guard(request)
-            if refused is not None:
-                return refused
+        if "authorization" in request.headers and (refused := guard(request)):
+            return refused
         bound = _global(request, view, asynchronous=False)
-        if bound is None:
-            return None
         try:
-            charge = check(bound, facts_for(request))
+            charge = None if bound is None else check(bound, facts_for(request))
         except StoreError:
             return unavailable_response()
-        if charge is None:
-            return None
-        remember(request, charge)
-        return None if charge.decision.allowed else denied_response(request, charge.decision)
+        return _answered(request, charge)
 
     async def _aprocess_view(
         self, request: HttpRequest, view: Any, args: Any, kwargs: Any
     ) -> HttpResponse | None:
-        if "authorization" in request.headers:
-            refused = await aguard(request)
-            if refused is not None:
-                return refused
+        if "authorization" in request.headers and (refused := await aguard(request)):
+            return refused
         bound = _global(request, view, asynchronous=True)
-        if bound is None:
-            return None
         try:
-            charge = await acheck(bound, await afacts_for(request))
+            charge = None if bound is None else await acheck(bound, await afacts_for(request))
         except StoreError:
             return unavailable_response()
-        if charge is None:
-            return None
-        remember(request, charge)
-        return None if charge.decision.allowed else denied_response(request, charge.decision)
+        return _answered(request, charge)
+
+
+def _answered(request: HttpRequest, charge: Charge[Any] | None) -> HttpResponse | None:
+    """Keep the global limit's decision on the request; the 429 when it denies."""
+    if charge is None:
+        return None
+    remember(request, charge)
+    return None if charge.decision.allowed else denied_response(request, charge.decision)
 
 
 def _global(request: HttpRequest, view: Any, asynchronous: bool) -> Bound[Any] | None:

@@ -77,7 +77,7 @@ _DRF_ARGS = ("key", "on_missing_key", "exempt_when", "deduct_when", "charge_on_s
 @lru_cache(maxsize=1024)
 def drf_limit(view_class: type, policy: str, cost: float | None) -> Limit:
     """A DRF view's ``Limit`` (its ``throttle_*`` attributes), read once per class."""
-    given = {arg: getattr(view_class, f"throttle_{arg}", None) for arg in _DRF_ARGS}
+    given: Any = {arg: getattr(view_class, f"throttle_{arg}", None) for arg in _DRF_ARGS}
     given["on_missing_key"] = given["on_missing_key"] or "next"
     return Limit.of(policy, cost, **given)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar, Unpack
 
 from .bucket import Decision
 from .config import Problem
@@ -23,12 +23,22 @@ from .limits import Limits
 from .outcomes import CHARGE_ALL, Charging, check_charging
 from .request_keys import KeyRule, RequestFacts, TierRule, check_key, import_callable
 
-__all__ = ["Bound", "Charge", "Limit", "acheck", "asettle", "bind", "check", "settle"]
+__all__ = ["Bound", "Charge", "Limit", "Rules", "acheck", "asettle", "bind", "check", "settle"]
 
 L = TypeVar("L", TokenBucketRateLimiter, AsyncTokenBucketRateLimiter)
 #: A default key when neither the policy nor the view names one: Django charges
 #: ``user_or_ip``; Flask and FastAPI their app's ``identity`` (the client address).
 USER_OR_IP = check_key("user_or_ip")
+
+
+class Rules(TypedDict, total=False):
+    """What a view may say beside its policy and cost, in every integration."""
+
+    key: Any  # a key, a list of keys, a callable or its dotted path
+    on_missing_key: str  # "next" (default) or "skip"
+    exempt_when: Any  # a callable of the request, or its dotted path
+    deduct_when: Any  # a callable of the response, or its dotted path
+    charge_on_status: Any  # "not 5xx", "2xx", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,26 +53,15 @@ class Limit:
     charging: Charging | None = None
 
     @classmethod
-    def of(
-        cls,
-        policy: str,
-        cost: float | None = None,
-        *,
-        key: Any = None,
-        on_missing_key: Any = "next",
-        exempt_when: Any = None,
-        deduct_when: Any = None,
-        charge_on_status: Any = None,
-    ) -> Limit:
+    def of(cls, policy: str, cost: float | None = None, **rules: Unpack[Rules]) -> Limit:
         """Read an integration's arguments: a bad one raises ``ConfigError`` now."""
+        key, when = rules.get("key"), rules.get("exempt_when")
         return cls(
             policy,
             cost,
-            None if key is None else check_key(key, on_missing_key),
-            None
-            if exempt_when is None
-            else import_callable(exempt_when, "exempt_when", Problem.EXEMPT),
-            check_charging(deduct_when, charge_on_status),
+            None if key is None else check_key(key, rules.get("on_missing_key", "next")),
+            None if when is None else import_callable(when, "exempt_when", Problem.EXEMPT),
+            check_charging(rules.get("deduct_when"), rules.get("charge_on_status")),
         )
 
 
@@ -129,9 +128,7 @@ def check(
 ) -> Charge[TokenBucketRateLimiter] | None:
     """The decision for one request, or None when it is exempt or has no key (then it is
     not charged and gets no headers). ``StoreError`` under ``raise`` propagates."""
-    if bound.exempting and (
-        bound.exemptions.exempt(facts) or exempt_by(bound.exempt_when, facts)
-    ):
+    if bound.exempting and (bound.exemptions.exempt(facts) or exempt_by(bound.exempt_when, facts)):
         return None
     identity = bound.key.identity(facts)
     if identity is None:
