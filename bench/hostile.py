@@ -11,9 +11,12 @@ matter (``POST /api/upload`` costs all 3). The attacks, one client address throu
 - *repeated XFF lines*: one trusted proxy. 15 pings carry the client's own line (another
   address each time) and then the proxy's line (always 198.51.100.7): read in order, the
   client is the proxy's entry, so at most 3 may pass.
-- *long identities*: one trusted proxy naming 1,000 clients, each an identity of 2 kB;
-  two uploads each, so exactly one per identity may pass. The server's resident memory
-  is read before and after.
+- *long garbage addresses*: one trusted proxy naming 1,000 "clients", each a 2 kB string
+  that is no address; two uploads each. Garbage charges the peer, so all of them share
+  one bucket: at most one upload may pass. The server's resident memory is read before
+  and after.
+- *distinct addresses*: one trusted proxy naming 1,000 real clients, each in its own
+  IPv6 /64; two uploads each, so exactly one per client may pass (1,000 live buckets).
 
     python3 -m bench.hostile [--identities 1000] [--redis-url URL]
 
@@ -81,12 +84,17 @@ def run_demo(demo: str, store: str, env: dict[str, str], identities: int) -> lis
     repeated = [[("X-Forwarded-For", f"203.0.113.{i}"), ("X-Forwarded-For", PROXY)]
                 for i in range(15)]  # fmt: skip
     long_ids = [[("X-Forwarded-For", f"id-{n}-" + "x" * 2048)] for n in range(identities)]
+    clients = [[("X-Forwarded-For", f"2001:db8:{n:x}::1")] for n in range(identities)]
     with demo_server(demo, {**env, "RATELIMIT_TRUSTED_PROXY_COUNT": "1"}) as (port, pid):
         rows.append([demo, store, "repeated XFF lines",
                      *attack(port, "GET", "/api/ping", repeated), CAPACITY, "", ""])  # fmt: skip
         before = resident_mib(pid)
         sent, admitted = attack(port, "POST", "/api/upload", long_ids * 2)
-        rows.append([demo, store, f"{identities:,} long identities", sent, admitted,
+        rows.append([demo, store, f"{identities:,} long garbage addresses", sent, admitted,
+                     1, f"{before:.1f}", f"{resident_mib(pid):.1f}"])  # fmt: skip
+        before = resident_mib(pid)
+        sent, admitted = attack(port, "POST", "/api/upload", clients * 2)
+        rows.append([demo, store, f"{identities:,} distinct addresses", sent, admitted,
                      identities, f"{before:.1f}", f"{resident_mib(pid):.1f}"])  # fmt: skip
     return rows
 

@@ -14,8 +14,8 @@ as in the Django demo.
 - ``RATELIMIT_METRICS=1``: Prometheus metrics at ``/metrics``.
 - ``RATELIMIT_TRUSTED_PROXIES`` (comma-separated networks) or
   ``RATELIMIT_TRUSTED_PROXY_COUNT``, ``RATELIMIT_PROXY_HEADER``, ``RATELIMIT_IPV6_PREFIX``:
-  who may report the client's address (default: nobody, the header is ignored; the
-  Django demo reads them too).
+  who may report the client's address (default: nobody, proxy headers are ignored), as in
+  the Django demo.
 
 Values are checked by the same parser as any other settings, so a bad one stops the demo
 at start-up with the setting's name.

@@ -102,7 +102,7 @@ RATELIMIT = {
     # the buckets: a store URL when one is given, else the cache
     **({"STORE": _STORE} if _STORE else {"CACHE": "default"}),
     "KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "rl"),
-    "ON_STORE_ERROR": os.environ.get("RATELIMIT_ON_STORE_ERROR", "fallback"),
+    "ON_STORE_ERROR": "fallback",
     "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
     "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
     "POLICIES": {

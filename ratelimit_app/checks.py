@@ -250,9 +250,9 @@ def refuse_bad_settings() -> None:
     could freeze the admin's URLs before its models are registered.
     """
     errors: list[checks.CheckMessage] = list(check_settings())
-    store = _store_errors(raw_settings())
-    alias_error = _alias_error()[1] if store is None else None
-    errors += store or ([] if alias_error is None else [alias_error])
+    store_errors = _store_errors(raw_settings())
+    alias_error = _alias_error()[1] if store_errors is None else None
+    errors += store_errors or ([alias_error] if alias_error is not None else [])
     if errors:
         found = "\n".join(f"  ({e.id}) {e.msg} HINT: {e.hint}" for e in errors)
         raise ImproperlyConfigured(

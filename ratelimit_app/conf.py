@@ -126,15 +126,13 @@ def cache_alias(parsed: Settings) -> str:
 def _build() -> Runtime:
     parsed = parse()
     options = store_options(parsed)
+    store = DjangoCacheStore(options=options) if options else DjangoCacheStore(cache_alias(parsed))
     if options is None:
-        alias = cache_alias(parsed)
-        store = DjangoCacheStore(alias)
-        local = store.kind == "locmem"
-        where = f"RATELIMIT['CACHE'] = {alias!r}, a LocMemCache"
+        warn_if_split(
+            store.kind == "locmem", f"RATELIMIT['CACHE'] = {store.alias!r}, a LocMemCache"
+        )
     else:
-        store = DjangoCacheStore(options=options)
-        local, where = options.is_memory, "RATELIMIT['STORE'] = 'memory://'"
-    warn_if_split(local, where)
+        warn_if_split(options.is_memory, "RATELIMIT['STORE'] = 'memory://'")
     # one failure policy for both: one back-off, one fallback memory, one warning
     failure = failure_handler(parsed)
     return Runtime(

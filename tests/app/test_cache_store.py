@@ -207,7 +207,6 @@ def test_async_decisions_use_a_native_client_per_loop_closed_with_it(
         native = await store.twin.current()
         pool = native.client.connection_pool
         assert (pool.connection_kwargs["db"], pool.max_connections) == (2, 8)
-        # a coalesced batch runs on a connection the store holds (in use, closed with the pool)
         connections.extend([*pool._available_connections, *pool._in_use_connections])
         assert threading.get_ident() == loop_thread
         return [d.allowed for d in decisions], id(native)

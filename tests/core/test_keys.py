@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from ratelimit_app.core import ConfigError, build_key, client_ip, safe_identity
-from ratelimit_app.core.clients import _parse
+from ratelimit_app.core.clients import _grouped, _parse
 from ratelimit_app.core.keys import _cached_keys, build_keys
 
 
@@ -43,6 +43,7 @@ def traced_growth(calls: Callable[[], None]) -> int:
     """Bytes still allocated after ``calls`` (the caches it filled), from a clean start."""
     _cached_keys.cache_clear()
     _parse.cache_clear()
+    _grouped.cache_clear()
     tracemalloc.start()
     try:
         calls()

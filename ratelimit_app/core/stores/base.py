@@ -57,6 +57,14 @@ class AsyncStore(Protocol):
     async def reset(self, keys: Keys) -> None: ...
 
 
+def failure_scope(store: Any, keys: Keys) -> str | None:
+    """The part of ``store`` that ``keys`` live in, when it can tell (``failure_scope``
+    on a Redis Cluster store: the owning master); None for the whole store. Wrappers
+    ask the store they wrap with this."""
+    scope_of = getattr(store, "failure_scope", None)
+    return None if scope_of is None else scope_of(keys)
+
+
 @runtime_checkable
 class AdjustableStore(SyncStore, Protocol):
     """A store an operator can act on: every built-in store is one; a limiter needs only
@@ -75,11 +83,3 @@ class AsyncAdjustableStore(AsyncStore, Protocol):
     async def adjust(
         self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
     ) -> list[float]: ...
-
-
-def failure_scope(store: Any, keys: Keys) -> str | None:
-    """The part of ``store`` that ``keys`` live in, when it can tell (``failure_scope``
-    on a Redis Cluster store: the owning master); None for the whole store. Wrappers
-    ask the store they wrap with this."""
-    scope_of = getattr(store, "failure_scope", None)
-    return None if scope_of is None else scope_of(keys)

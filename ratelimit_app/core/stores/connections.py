@@ -34,10 +34,8 @@ class ConnectionCache:
     def run(self, exchange: Callable[[Any], T]) -> T:
         """``exchange(connection)`` on a kept connection, or a pooled one if none is idle.
 
-        A connection whose exchange failed is disconnected (a reply may still be pending
-        on it) and goes back to the pool, never kept: the pool reconnects it its own way
-        when it next hands it out (a Sentinel pool asks the sentinels where the master
-        is now; a bare reconnect would dial the old address again)."""
+        A connection whose exchange failed is disconnected before it is kept again: a
+        reply may still be pending on it (redis-py reconnects it on next use)."""
         if self._pid != os.getpid():
             self._idle, self._pid = [], os.getpid()
         try:
@@ -45,19 +43,14 @@ class ConnectionCache:
         except IndexError:
             connection = self.pool.get_connection()
         try:
-            result = exchange(connection)
+            return exchange(connection)
         except ResponseError:
-            self._keep(connection)
             raise  # a whole reply was read: the connection is clean
         except BaseException:
             connection.disconnect()
-            self.pool.release(connection)
             raise
-        self._keep(connection)
-        return result
-
-    def _keep(self, connection: Any) -> None:
-        if len(self._idle) < self.keep:
-            self._idle.append(connection)
-        else:
-            self.pool.release(connection)
+        finally:
+            if len(self._idle) < self.keep:
+                self._idle.append(connection)
+            else:
+                self.pool.release(connection)

@@ -15,7 +15,7 @@ charge a request twice; a failure goes to the failure policy instead.
 An async Redis client belongs to the event loop that opened its connections, and an ASGI
 app is not always served from one loop (``TestClient(app)`` outside ``with`` runs each
 request in a new one), so ``make_lazy_async_store`` opens one client per loop, on first
-use (``PerLoopStore``).
+use (``per_loop.PerLoopStore``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
@@ -67,6 +68,7 @@ STORAGE_KEYS = (
     "SOCKET_TIMEOUT",
     "MEMORY_MAX_KEYS",
 )
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 # Longest POOL_TIMEOUT / SOCKET_TIMEOUT: a longer wait only hides an outage from the
 # failure policy, and the OS refuses far longer ones (an OverflowError on every request).
 MAX_TIMEOUT = 300.0
@@ -92,20 +94,30 @@ class StorageOptions:
         return self.url == "memory://"
 
 
-def check_redis_url(url: Any) -> str:
-    """A URL naming one Redis node as redis-py reads it (``redis://``, ``rediss://``,
-    ``unix://``), e.g. for django-redis; anything else names what is allowed."""
+def check_redis_url(url: Any, *, memory: bool = False) -> str:
+    """A URL of one Redis node redis-py can connect to (``redis://``, ``rediss://``,
+    ``unix://``), or also ``memory://`` when ``memory``; anything else names what is
+    allowed. (A cache backend takes only these; a store also takes Sentinel and Cluster
+    URLs: ``urls.parse_store_url``.)"""
+    if not isinstance(url, str):
+        raise ConfigError(f"must be a string, got {url!r}", kind=Problem.STORAGE)
+    if memory and url == "memory://":
+        return url
     try:
-        kind = parse_store_url(url).kind
-    except ConfigError:
-        kind = "invalid"
-    if kind != "redis":
-        shown = redacted(url) if isinstance(url, str) else url
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
         raise ConfigError(
-            f"must be 'redis://host:port/db' (also rediss://, unix://), got {shown!r}",
+            f"{redacted(url)!r} is not a valid URL: {exc}", kind=Problem.STORAGE
+        ) from None
+    if parts.scheme not in _REDIS_SCHEMES or not (parts.hostname or parts.path):
+        allowed = "'memory://' or " if memory else ""
+        raise ConfigError(
+            f"must be {allowed}'redis://host:port/db' (also rediss://, unix://), "
+            f"got {redacted(url)!r}",
             kind=Problem.STORAGE,
         )
-    return str(url)
+    return url
 
 
 def _check_url(url: Any) -> str:
@@ -243,10 +255,8 @@ def make_async_store(options: StorageOptions, *, coalesce: bool = True) -> Async
 
 
 def make_lazy_async_store(options: StorageOptions, *, coalesce: bool = True) -> AsyncStore:
-    """An ``AsyncMemoryStore``, or a ``PerLoopStore`` opening one Redis client in each
-    event loop that calls it (closed with that loop, or by ``close_async_store`` awaited
-    in it): safe to build outside any loop, and nothing connects before the first call.
-    ``coalesce`` is the ``COALESCE`` setting (``Settings.coalesce``)."""
+    """An ``AsyncMemoryStore``, or a ``PerLoopStore`` that opens a Redis client in each
+    event loop that calls it: safe to build outside any loop."""
     if options.is_memory:
         return make_async_store(options)
     return PerLoopStore(lambda: make_async_store(options, coalesce=coalesce), close_async_store)

@@ -86,6 +86,11 @@ class _RedisBase:
         # a decision then skips redis-py's generic command path (see _pack).
         self._keyslot: Callable[[str], int] | None = getattr(client, "keyslot", None)
         self._pool: Any = None if self._keyslot else getattr(client, "connection_pool", None)
+        if hasattr(self._pool, "sentinel_manager"):
+            # A Sentinel-managed connection asks for the master's address only when the pool
+            # hands it out; one kept or reconnected on the side would still dial the master
+            # that failed. Such a client goes through redis-py's own command path.
+            self._pool = None
 
     def _request(self, keys: Keys, configs: Configs, cost: float) -> Request:
         now = "null" if self.clock is None else _num(self.clock())
@@ -314,14 +319,7 @@ class AsyncRedisStore(_RedisBase):
         if own:
             if self._own is None:
                 self._own = await pool.get_connection()  # held; the pool closes it
-            try:
-                return await _exchange(self._own, command)
-            except ResponseError:
-                raise
-            except BaseException:  # back to the pool, which reconnects it its own way
-                broken, self._own = self._own, None  # (Sentinel: to the master of now)
-                await pool.release(broken)
-                raise
+            return await _exchange(self._own, command)
         connection = await pool.get_connection()
         try:
             return await _exchange(connection, command)
