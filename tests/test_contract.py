@@ -311,7 +311,7 @@ def build(request: pytest.FixtureRequest, integration: str, store: str, case: Ca
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("store", ["memory", "redis"])
+@pytest.mark.parametrize("store", ["memory", pytest.param("redis", marks=pytest.mark.redis)])
 @pytest.mark.parametrize("integration", INTEGRATIONS)
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
 def test_contract(
