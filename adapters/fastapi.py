@@ -26,6 +26,15 @@ The default identity is the ASGI client address, with a proxy header believed on
 through ``TRUSTED_PROXIES`` / ``TRUSTED_PROXY_COUNT`` (every line of it). Note that
 uvicorn's ``--proxy-headers`` (on by default for 127.0.0.1) rewrites that address before
 the app sees it: run uvicorn with ``--no-proxy-headers`` and let the limiter read it.
+
+``RateLimit`` and ``RateLimitMiddleware`` take a ``key``, ``exempt_when``,
+``deduct_when`` and ``charge_on_status`` of their own (``ratelimit_app.core``); callables
+of the request receive the ``HTTPConnection`` and may be async. ``user`` (a callable of
+the connection) gives the user for the ``user`` keys and ``EXEMPT`` (default:
+``scope["user"]``, set by Starlette's ``AuthenticationMiddleware``). Refunds are made
+after the response by a small ASGI middleware ``install`` adds; ``deduct_when`` receives
+a ``Response`` with the status and headers (not the body). A CORS preflight costs
+nothing, and a 405 is refunded.
 """
 
 from __future__ import annotations
@@ -33,17 +42,18 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Unpack
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ratelimit_app.core import (
-    AsyncTokenBucketRateLimiter,
     ConfigError,
     Decision,
     Settings,
@@ -51,10 +61,14 @@ from ratelimit_app.core import (
     denial_body,
     parse_settings,
 )
+from ratelimit_app.core.bucket import binding
 from ratelimit_app.core.config import check_policy_name
 from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.exemptions import is_preflight
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import AsyncLimits, async_limits
+from ratelimit_app.core.request_keys import KeyRule, own_key
+from ratelimit_app.core.request_limits import Charge, Limit, Rules, acheck, asettle, bind
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     close_async_store,
@@ -75,6 +89,7 @@ __all__ = [
 
 WHERE = "RateLimiter settings"
 Identity = Callable[[HTTPConnection], str | Awaitable[str]]
+_CHARGES = "ratelimit_app.charges"  # ASGI scope key: the dependencies' charges to settle
 
 
 class _Answer(HTTPException):
@@ -149,41 +164,56 @@ def _documented(settings: Settings) -> dict[int | str, dict[str, Any]]:
     return answers
 
 
+class FastAPIFacts:
+    """How the core reads an ``HTTPConnection`` (``core.request_keys.RequestFacts``)."""
+
+    __slots__ = ("conn", "running")
+
+    def __init__(self, conn: HTTPConnection, running: _Running) -> None:
+        self.conn = conn
+        self.running = running
+
+    def ip(self) -> str:
+        conn = self.conn
+        peer = conn.client.host if conn.client else None
+        proxies = self.running.limits.settings.proxies
+        # every line of the header, in order: a proxy may add its own line
+        forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
+        return proxies.client(peer, forwarded)
+
+    def user(self) -> Any:
+        return self.running.owner.user(self.conn)
+
+    def header(self, name: str) -> str | None:
+        return self.conn.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return self.conn.query_params.get(name)
+
+    def call(self, func: Callable[..., Any]) -> Any:
+        return func(self.conn)
+
+
+def _default_user(conn: HTTPConnection) -> Any:
+    """Starlette's ``AuthenticationMiddleware`` puts the user in the scope."""
+    return conn.scope.get("user")
+
+
 @dataclass(slots=True)
 class _Running:
     """What an app needs per request, from ``install`` (or its lifespan) on."""
 
     owner: RateLimiter
     limits: AsyncLimits
-    identity: Identity | None
-    # (policy, cost) -> (limiter, cost): checked when the app started, so resolved once
-    resolved: dict[tuple[str, float | None], tuple[AsyncTokenBucketRateLimiter, float]] = field(
-        default_factory=dict
-    )
+    key: KeyRule  # the app's identity, for limits that name no key
     checked: bool = False  # the app's declared limits are known to be valid
     listener: Listener | None = None  # the app's on_breach, subscribed to the event hook
 
-    async def identify(self, conn: HTTPConnection) -> str:
-        if self.identity is None:
-            client = conn.scope.get("client")
-            proxies = self.limits.settings.proxies
-            # every line of the header, in order: a proxy may add its own line
-            forwarded = conn.headers.getlist(proxies.header_name) if proxies.reads_header else None
-            return proxies.client(client[0] if client else None, forwarded)
-        result = self.identity(conn)
-        return await result if inspect.isawaitable(result) else result
-
-    async def hit(self, conn: HTTPConnection, policy: str, cost: float | None) -> Decision:
-        """The decision; ``RateLimitUnavailable`` when the store fails under ``raise``."""
-        found = self.resolved.get((policy, cost))
-        if found is None:
-            limits = self.limits
-            found = (limits.limiter(policy), limits.cost(policy, cost))
-            self.resolved[policy, cost] = found
-        limiter, resolved_cost = found
-        identity = await self.identify(conn)
+    async def hit(self, conn: HTTPConnection, limit: Limit) -> Charge[Any] | None:
+        """The decision (None: exempt or no key); ``RateLimitUnavailable`` when the
+        store fails under ``raise``."""
         try:
-            return await limiter.allow_request(identity, resolved_cost)
+            return await acheck(bind(self.limits, limit, self.key), FastAPIFacts(conn, self))
         except StoreError as exc:
             raise RateLimitUnavailable() from exc
 
@@ -212,11 +242,13 @@ class RateLimiter:
         *,
         identity: Identity | None = None,
         on_breach: Listener | None = None,
+        user: Callable[[HTTPConnection], Any] | None = None,
         **overrides: Any,
     ) -> None:
         """``on_breach(event)`` is called for each request the app refuses (or, in shadow
         mode, would refuse) while the lifespan is open; it runs in the event loop."""
         self.on_breach = on_breach
+        self.user = user or _default_user
         self.settings = parse_settings(
             {**(settings or {}), **overrides}, extra_keys=STORAGE_KEYS, where=WHERE
         )
@@ -234,6 +266,7 @@ class RateLimiter:
         responses of every limited route when the OpenAPI schema is built (routes
         declared after ``install`` included)."""
         self._attach(app)
+        app.add_middleware(SettleRefunds)
         app.add_exception_handler(RateLimitExceeded, rate_limit_exceeded_handler)
         app.add_exception_handler(RateLimitUnavailable, rate_limit_exceeded_handler)
         build_schema = app.openapi
@@ -262,7 +295,8 @@ class RateLimiter:
         if not isinstance(running, _Running) or running.owner is not self:
             store = make_lazy_async_store(self.options, coalesce=self.settings.coalesce)
             warn_if_split(self.options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
-            running = _Running(self, async_limits(self.settings, store), self.identity)
+            limits = async_limits(self.settings, store)
+            running = _Running(self, limits, own_key(self.identity))
             if self.on_breach is not None:
                 running.listener = hub.subscribe(
                     scoped(self.on_breach, running.limits.limiters.values, BREACHES)
@@ -314,6 +348,17 @@ def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:
                 yield f"RateLimit on {route.path}", limit.policy, limit.cost
 
 
+def _limits_itself(scope: Scope) -> bool:
+    """Whether the route this request reaches has a ``RateLimit`` dependency."""
+    for route in getattr(scope["app"], "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return isinstance(route, APIRoute) and any(
+                True for _ in _dependencies(route.dependant)
+            )
+    return False
+
+
 def _dependencies(dependant: Dependant) -> Iterator[RateLimit]:
     for sub in dependant.dependencies:
         if isinstance(sub.call, RateLimit):
@@ -322,29 +367,95 @@ def _dependencies(dependant: Dependant) -> Iterator[RateLimit]:
 
 
 class RateLimit:
-    """``Depends(RateLimit("upload", cost=3))``: 429 when denied, headers either way."""
+    """``Depends(RateLimit("upload", cost=3))``: 429 when denied, headers either way.
 
-    def __init__(self, policy: str = "default", cost: float | None = None) -> None:
-        self.policy = check_policy_name(policy)
-        self.cost = cost
+    ``key``, ``exempt_when``, ``deduct_when`` and ``charge_on_status`` override the
+    policy's; they are checked here, when the dependency is made."""
 
-    async def __call__(self, request: Request, response: Response) -> Decision:
+    def __init__(
+        self, policy: str = "default", cost: float | None = None, **rules: Unpack[Rules]
+    ) -> None:
+        self.limit = Limit.of(check_policy_name(policy), cost, **rules)
+        self.policy, self.cost = policy, cost
+
+    async def __call__(self, request: Request) -> Decision | None:
+        """The decision, or None when the request is exempt or has no key."""
         running = _running(request.app)
-        decision = await running.hit(request, self.policy, self.cost)
-        headers = running.headers(decision, self.policy)
-        if not decision.allowed:
-            raise RateLimitExceeded(decision, headers)
-        # appended raw: ``headers.update`` rescans every header per name, and these are ours
-        response.raw_headers.extend(_raw(headers))
-        return decision
+        charge = await running.hit(request, self.limit)
+        if charge is None:
+            return None
+        if not charge.decision.allowed:
+            raise RateLimitExceeded(charge.decision, running.headers(charge.decision, self.policy))
+        request.scope.setdefault(_CHARGES, []).append(charge)  # headers, refund: SettleRefunds
+        return charge.decision
+
+
+def _outcome(status: int, headers: list[tuple[bytes, bytes]]) -> Response:
+    """What ``deduct_when`` receives: the response's status and headers (no body)."""
+    response = Response(status_code=status)
+    response.raw_headers = headers
+    return response
+
+
+class _Watched:
+    """``send``, adding the rate-limit headers ``extra()`` gives to the response's start
+    and noting its status and headers for the refunds."""
+
+    def __init__(self, send: Send, extra: Callable[[], Mapping[str, str]]) -> None:
+        self.send = send
+        self.extra = extra
+        self.status = 500  # nothing sent: the app raised
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            added = _raw(self.extra())
+            self.status, self.headers = message["status"], [*message.get("headers", ()), *added]
+            if added:
+                message = {**message, "headers": self.headers}
+        await self.send(message)
+
+    async def settle(self, charges: Iterable[Charge[Any]]) -> None:
+        for charge in charges:
+            await asettle(charge, self.status, _outcome(self.status, self.headers))
+
+
+class SettleRefunds:
+    """Added by ``install``: the ``RateLimit`` dependencies' headers go on the response
+    (whatever the endpoint returns), and after it their tokens go back when the outcome
+    does not count (an exception counts as a 500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        watched = _Watched(send, lambda: _dependency_headers(scope))
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            await watched.settle(scope.get(_CHARGES, ()))
+
+
+def _dependency_headers(scope: Scope) -> Mapping[str, str]:
+    """The headers of the decision closest to denying, among the route's dependencies."""
+    charges: list[Charge[Any]] = scope.get(_CHARGES, [])
+    if not charges:
+        return {}
+    chosen = binding([charge.decision for charge in charges])
+    found = next(charge for charge in charges if charge.decision is chosen)
+    return _running(scope["app"]).headers(found.decision, found.policy)
 
 
 class RateLimitMiddleware:
     """A global policy for every HTTP request, as a pure ASGI middleware.
 
-    Non-HTTP scopes (lifespan, websocket) and ``exempt_paths`` pass straight through; a
-    denial is answered here; allowed responses get the headers added to their start
-    message. It never reads the request body.
+    Non-HTTP scopes (lifespan, websocket), ``exempt_paths`` and CORS preflights pass
+    straight through; a denial is answered here; allowed responses get the headers added
+    to their start message, and their tokens back when the outcome does not count (a
+    405, ``deduct_when``, ``charge_on_status``). It never reads the request body.
     """
 
     def __init__(
@@ -353,34 +464,44 @@ class RateLimitMiddleware:
         policy: str = "default",
         cost: float | None = None,
         exempt_paths: Iterable[str] = (),
+        **rules: Unpack[Rules],
     ) -> None:
         self.app = app
         self.policy = check_policy_name(policy)
-        self.cost = cost
+        self.limit = Limit.of(policy, cost, **rules)
         self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+        if scope["type"] != "http" or self._free(scope):
             await self.app(scope, receive, send)
             return
         running = _running(scope["app"])
         try:
-            decision = await running.hit(HTTPConnection(scope), self.policy, self.cost)
+            charge = await running.hit(HTTPConnection(scope), self.limit)
         except RateLimitUnavailable as unavailable:  # outside FastAPI's handlers: answer here
             await unavailable.response()(scope, receive, send)
             return
-        headers = running.headers(decision, self.policy)
-        if not decision.allowed:
-            await _json(denial_body(decision), 429, headers)(scope, receive, send)
+        if charge is None:
+            await self.app(scope, receive, send)
             return
-        raw = _raw(headers)
+        headers = running.headers(charge.decision, self.policy)
+        if not charge.decision.allowed:
+            await _json(denial_body(charge.decision), 429, headers)(scope, receive, send)
+            return
+        watched = _Watched(send, lambda: headers)
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            await watched.settle([charge])
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *raw]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def _free(self, scope: Scope) -> bool:
+        """An exempt path, a CORS preflight, or a route limited by a ``RateLimit``
+        dependency of its own (charged once, by that one, as Django's global limit
+        leaves ``@ratelimit`` views to their decorator)."""
+        if scope["path"] in self.exempt_paths:
+            return True
+        asked = Headers(scope=scope).get("access-control-request-method")
+        return is_preflight(scope["method"], asked) or _limits_itself(scope)
 
 
 def metrics_route(app: FastAPI, path: str = "/metrics") -> None:

@@ -5,9 +5,15 @@ keys of ``ratelimit_app.core.stores.from_url``); keyword overrides given to the 
 over ``app.config``. Everything an app needs at request time lives in
 ``app.extensions["ratelimit"]``, so one extension object can serve several apps.
 
-Views choose a policy with ``@limiter.limit("default", cost=3)``; ``DEFAULT_POLICY``
-limits every other view unless it is ``@limiter.exempt``. The decorators only mark the
-view function, so they work above or below ``@app.route``. A denial is a 429 and, with
+Views choose a policy with ``@limiter.limit("default", cost=3)`` (and optionally their
+own ``key``, ``exempt_when``, ``deduct_when``, ``charge_on_status``: see
+``ratelimit_app.core.request_keys`` and ``.outcomes``); ``DEFAULT_POLICY`` limits every
+other view unless it is ``@limiter.exempt``. The decorators only mark the view function,
+so they work above or below ``@app.route``. Callables of the request take no argument
+and read ``flask.request``. ``user`` (a callable) gives the current user for the
+``user`` keys and ``EXEMPT``'s staff/superusers (default: ``g.user``; with Flask-Login,
+``user=lambda: flask_login.current_user``). A CORS preflight and Flask's
+automatic ``OPTIONS`` cost nothing. A denial is a 429 and, with
 ``ON_STORE_ERROR="raise"``, a failed store a 503: both with the core's JSON bytes.
 """
 
@@ -15,24 +21,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 
 from ratelimit_app.core import (
     ConfigError,
-    Decision,
     Proxies,
     Settings,
     StoreError,
-    TokenBucketRateLimiter,
     denial_body,
     parse_settings,
 )
 from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.exemptions import PREFLIGHT_HEADER, is_preflight
 from ratelimit_app.core.headers import UNAVAILABLE_HEADERS, json_bytes, unavailable_body
 from ratelimit_app.core.limits import SyncLimits, sync_limits
 from ratelimit_app.core.policies import default_policy
+from ratelimit_app.core.request_keys import KeyRule, own_key
+from ratelimit_app.core.request_limits import Charge, Limit, Rules, bind, check, settle
 from ratelimit_app.core.stores.from_url import (
     STORAGE_KEYS,
     make_sync_store,
@@ -45,10 +52,9 @@ __all__ = ["RateLimiter", "default_identity", "metrics_route"]
 WHERE = "app.config['RATELIMIT']"
 _MARK = "_ratelimit"
 _EXEMPT = "_ratelimit_exempt"
-_DECISION = "ratelimit_app.decision"  # WSGI environ key: the decision, for after_request
+_CHARGE = "ratelimit_app.charge"  # WSGI environ key: the decision, for after_request
 F = TypeVar("F", bound=Callable[..., Any])
 Identity = Callable[[], str]
-_Limit = tuple[str, float | None]  # (policy, cost override)
 
 
 def default_identity() -> str:
@@ -61,10 +67,31 @@ def _client_ip(environ: dict[str, Any], proxies: Proxies) -> str:
     return proxies.client(environ.get("REMOTE_ADDR"), forwarded)
 
 
-def _default_identity_for(proxies: Proxies) -> Identity:
-    """``default_identity`` with the app's proxy rule bound in: one context lookup less
-    on every request."""
-    return lambda: _client_ip(request.environ, proxies)
+def _default_user() -> Any:
+    """``g.user``, where many apps keep it (pass ``user=`` for Flask-Login's)."""
+    return g.get("user")
+
+
+class FlaskFacts:
+    """How the core reads ``flask.request`` (``core.request_keys.RequestFacts``)."""
+
+    __slots__ = ("proxies", "user")
+
+    def __init__(self, proxies: Proxies, user: Callable[[], Any]) -> None:
+        self.proxies = proxies
+        self.user = user
+
+    def ip(self) -> str:
+        return _client_ip(request.environ, self.proxies)
+
+    def header(self, name: str) -> str | None:
+        return request.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return request.args.get(name)
+
+    def call(self, func: Callable[..., Any]) -> Any:
+        return func()
 
 
 @dataclass(slots=True)
@@ -72,12 +99,11 @@ class _AppState:
     """Per-app state, kept in ``app.extensions["ratelimit"]``."""
 
     limits: SyncLimits
-    default_policy: str | None
-    identity: Identity
+    default: Limit | None  # DEFAULT_POLICY, with the app's exempt_when
+    key: KeyRule  # the app's identity, for limits that name no key
+    facts: FlaskFacts
     exempt_endpoints: set[str] = field(default_factory=lambda: {"static"})
-    by_endpoint: dict[str, _Limit | None] = field(default_factory=dict)
-    # (policy, cost) -> (limiter, cost): checked at init_app, so resolved once
-    resolved: dict[_Limit, tuple[TokenBucketRateLimiter, float]] = field(default_factory=dict)
+    by_endpoint: dict[str, Limit | None] = field(default_factory=dict)
 
 
 def _state(app: Flask) -> _AppState:
@@ -93,14 +119,19 @@ class RateLimiter:
         *,
         identity: Identity | None = None,
         on_breach: Listener | None = None,
+        user: Callable[[], Any] | None = None,
+        exempt_when: Callable[[], Any] | None = None,
         **overrides: Any,
     ) -> None:
         """``on_breach(event)`` is called for each request this app refuses (or, in
-        shadow mode, would refuse), with the core ``Event``; it runs in the request."""
+        shadow mode, would refuse), with the core ``Event``; it runs in the request.
+        ``exempt_when()`` exempts requests from ``DEFAULT_POLICY``."""
         self.identity = identity
         self.on_breach = on_breach
+        self.user = user or _default_user
+        self.exempt_when = exempt_when
         self.overrides = overrides
-        self._declared: list[tuple[str, str, float | None]] = []
+        self._declared: list[tuple[str, Limit]] = []
         self._settings: list[Settings] = []
         if app is not None:
             self.init_app(app)
@@ -113,14 +144,15 @@ class RateLimiter:
         settings = parse_settings(raw, extra_keys=STORAGE_KEYS, where=WHERE)
         options = parse_storage_options(settings.extra, WHERE)
         default = default_policy(settings, WHERE)
-        for view, policy, cost in self._declared:
-            _check_limit(settings, view, policy, cost)
+        for view, limit in self._declared:
+            _check_limit(settings, view, limit)
         store = make_sync_store(options)
         warn_if_split(options.is_memory, f"{WHERE}['STORAGE_URL'] = 'memory://'")
         state = _AppState(
             sync_limits(settings, store),
-            default,
-            self.identity or _default_identity_for(settings.proxies),
+            None if default is None else Limit.of(default, exempt_when=self.exempt_when),
+            own_key(self.identity),
+            FlaskFacts(settings.proxies, self.user),
         )
         app.extensions["ratelimit"] = state
         if self.on_breach is not None:
@@ -129,15 +161,19 @@ class RateLimiter:
         app.before_request(_before_request)
         app.after_request(_after_request)
 
-    def limit(self, policy: str, cost: float | None = None) -> Callable[[F], F]:
-        """Limit a view by ``policy``; ``cost`` overrides the policy's default cost."""
+    def limit(
+        self, policy: str, cost: float | None = None, **rules: Unpack[Rules]
+    ) -> Callable[[F], F]:
+        """Limit a view by ``policy``; ``cost`` overrides the policy's default cost, and
+        ``rules`` (``key``, ``exempt_when``, ...) the policy's (checked now)."""
+        limit = Limit.of(policy, cost, **rules)
 
         def mark(view: F) -> F:
             name = getattr(view, "__qualname__", repr(view))
-            self._declared.append((name, policy, cost))
+            self._declared.append((name, limit))
             for settings in self._settings:
-                _check_limit(settings, name, policy, cost)
-            setattr(view, _MARK, (policy, cost))
+                _check_limit(settings, name, limit)
+            setattr(view, _MARK, limit)
             return view
 
         return mark
@@ -148,18 +184,18 @@ class RateLimiter:
         return view
 
 
-def _check_limit(settings: Settings, view: str, policy: str, cost: float | None) -> None:
+def _check_limit(settings: Settings, view: str, limit: Limit) -> None:
     try:
-        chosen = settings.policy(policy)
-        if cost is not None:
-            chosen.check_cost(cost)
+        chosen = settings.policy(limit.policy)
+        if limit.cost is not None:
+            chosen.check_cost(limit.cost)
     except ConfigError as exc:
         raise ConfigError(f"@limiter.limit on {view}: {exc}") from None
 
 
-def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> _Limit | None:
-    """The (policy, cost) that applies to ``endpoint``'s view, if any (cached per endpoint:
-    views are registered before serving, and this runs on every request)."""
+def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> Limit | None:
+    """The limit that applies to ``endpoint``'s view, if any (cached per endpoint: views
+    are registered before serving, and this runs on every request)."""
     if endpoint is None:
         return None
     try:
@@ -167,12 +203,10 @@ def _view_limit(state: _AppState, app: Flask, endpoint: str | None) -> _Limit | 
     except KeyError:
         pass
     view = app.view_functions.get(endpoint)
-    chosen: _Limit | None = None
+    chosen: Limit | None = None
     if endpoint not in state.exempt_endpoints and view is not None:
         if not getattr(view, _EXEMPT, False):
-            chosen = getattr(view, _MARK, None)
-            if chosen is None and state.default_policy is not None:
-                chosen = (state.default_policy, None)
+            chosen = getattr(view, _MARK, None) or state.default
     state.by_endpoint[endpoint] = chosen
     return chosen
 
@@ -182,35 +216,40 @@ def _json(body: dict[str, Any], status: int, headers: dict[str, str] | None = No
     return Response(json_bytes(body), status, headers, mimetype="application/json")
 
 
+def _free() -> bool:
+    """A CORS preflight, or the ``OPTIONS`` answer Flask makes by itself."""
+    if request.method != "OPTIONS":
+        return False
+    automatic = getattr(request.url_rule, "provide_automatic_options", False)
+    return bool(automatic) or is_preflight("OPTIONS", request.headers.get(PREFLIGHT_HEADER))
+
+
 def _before_request() -> Response | None:
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     state = _state(app)
-    chosen = _view_limit(state, app, request.endpoint)
-    if chosen is None:
+    limit = _view_limit(state, app, request.endpoint)
+    if limit is None or _free():
         return None
-    found = state.resolved.get(chosen)
-    if found is None:
-        name, cost = chosen
-        found = state.resolved[chosen] = (
-            state.limits.limiter(name),
-            state.limits.cost(name, cost),
-        )
     try:
-        decision = found[0].allow_request(state.identity(), found[1])
+        charge = check(bind(state.limits, limit, state.key), state.facts)
     except StoreError:  # ON_STORE_ERROR = "raise": a 503 that says why, never a 500
         return _json(unavailable_body(), 503, dict(UNAVAILABLE_HEADERS))
-    request.environ[_DECISION] = (chosen[0], decision)
-    if decision.allowed:
+    if charge is None:  # exempt, or no key: not limited, no headers
         return None
-    return _json(denial_body(decision), 429)
+    request.environ[_CHARGE] = charge
+    if charge.decision.allowed:
+        return None
+    return _json(denial_body(charge.decision), 429)
 
 
 def _after_request(response: Response) -> Response:
-    chosen: tuple[str, Decision] | None = request.environ.pop(_DECISION, None)
-    if chosen is not None:
+    charge: Charge[Any] | None = request.environ.pop(_CHARGE, None)
+    if charge is not None:
+        settle(charge, response.status_code, response)
         # extend, not update: these names are ours, and update rescans the list per header
         # items, not the dict: werkzeug checks a mapping's every value for a list first
-        response.headers.extend(_state(current_app).limits.headers(chosen[1], chosen[0]).items())
+        headers = _state(current_app).limits.headers(charge.decision, charge.policy)
+        response.headers.extend(headers.items())
     return response
 
 

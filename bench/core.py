@@ -11,8 +11,12 @@ inside Redis (``INFO commandstats``), and the same for a flood of denials from o
 with and without denial shedding. Then the event hook: one memory decision with no
 listener (the hot path as it always was: one attribute check), one no-op listener, and
 the Prometheus listener, with the bytes a decision allocates on the way (tracemalloc's
-peak above the baseline: 0 extra without a listener). Uses ``--redis-url`` or
-``REDIS_URL`` if set, else starts a private server.
+peak above the baseline: 0 extra without a listener). Last, what a policy's own key and
+tiers add to a memory decision (``core.request_limits.check``, as every integration
+calls it): today's default policy (``user_or_ip`` of an anonymous client), a policy
+keyed by ``header:X-Api-Key`` with tiers picked by a resolver, and the bare
+``allow_request`` beside them. Uses ``--redis-url`` or ``REDIS_URL`` if set, else
+starts a private server.
 """
 
 from __future__ import annotations
@@ -227,6 +231,93 @@ def event_rows(args: argparse.Namespace) -> list[tuple[str, tuple[float, float, 
     ]
 
 
+class BenchFacts(NamedTuple):
+    """A request as the core reads it (``RequestFacts``), built before timing starts."""
+
+    address: str
+    headers: dict[str, str]
+
+    def ip(self) -> str:
+        return self.address
+
+    def user(self) -> Any:
+        return None  # anonymous: user_or_ip falls back to the address
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def query(self, name: str) -> str | None:
+        return None
+
+    def call(self, func: Callable[..., Any]) -> Any:
+        return func(self)
+
+
+def plan(facts: BenchFacts) -> str | None:
+    """The tier resolver a real app would write (here: a header; usually the user's plan)."""
+    return facts.headers.get("X-Plan")
+
+
+POLICY_SETTINGS = {
+    "POLICIES": {
+        "default": {"capacity": 1e12, "refill_rate": 1e12},
+        "api": {
+            "key": "header:X-Api-Key",
+            "tiers": {"free": {"capacity": 1e12, "refill_rate": 1e12},
+                      "pro": {"capacity": 1e13, "refill_rate": 1e13}},
+            "tier": plan,
+        },
+    }
+}  # fmt: skip
+
+
+PolicyRow = tuple[str, str, tuple[float, float, float], float, float | None]
+CLIENTS = 5_000  # x 3 variants: every key stays in the 16,384-entry key cache
+
+
+def policy_rows(args: argparse.Namespace) -> list[PolicyRow]:
+    """Sync memory decisions through ``check``: the bare limiter, the default policy and
+    a keyed and tiered one, on a hot key and 5,000 clients: rate, CPU us per decision,
+    and the keyed one's added CPU as the median of each round's paired difference (a
+    shared machine's drift falls on both halves of a pair alike)."""
+    from ratelimit_app.core.limits import sync_limits
+    from ratelimit_app.core.policies import parse_settings
+    from ratelimit_app.core.request_limits import Limit, bind, check
+
+    limits = sync_limits(parse_settings(POLICY_SETTINGS), MemoryStore())
+    default, api = bind(limits, Limit("default")), bind(limits, Limit("api"))
+    facts = {
+        key: BenchFacts(f"10.0.{i // 256}.{i % 256}",
+                        {"X-Api-Key": f"key-{i}", "X-Plan": "pro" if i % 2 else "free"})
+        for i, key in enumerate(["hot", *(f"client-{i}" for i in range(CLIENTS))])
+    }  # fmt: skip
+    bare = limits.limiters["default"]
+    variants: list[tuple[str, Callable[[str], Any]]] = [
+        ("bare allow_request(identity)", lambda key: bare.allow_request(key)),
+        ("default policy (user_or_ip)", lambda key: check(default, facts[key])),
+        ("keyed + tiered policy", lambda key: check(api, facts[key])),
+    ]
+    workloads = {"hot key": hot_key, f"{CLIENTS:,} keys": lambda: many_keys(CLIENTS)}
+    found: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for _ in range(args.repeat):
+        for keys, source in workloads.items():
+            for index, (_label, call) in enumerate(variants):
+                found.setdefault((index, keys), []).append(
+                    throughput(call, source(), args.seconds)
+                )
+    rows: list[PolicyRow] = []
+    for i, (label, _) in enumerate(variants):
+        for keys in workloads:
+            runs = found[i, keys]
+            added = None
+            if i == 2:
+                pairs = zip(runs, found[1, keys], strict=True)
+                added = statistics.median(mine[1] - base[1] for mine, base in pairs)
+            cpu = statistics.median(c for _, c in runs)
+            rows.append((label, keys, spread(r for r, _ in runs), cpu, added))
+    return rows
+
+
 def floor_for(label: str, keys: str, rows: list[Row]) -> float | None:
     """The floor's rate measured in the same style: the dict bucket on the same keys for
     memory, else the bare EVALSHA (sync, or async with as many tasks)."""
@@ -279,12 +370,26 @@ def print_tables(
     print(markdown_table(header, cells, labels=1))
 
 
+def print_policy_table(rows: list[PolicyRow]) -> None:
+    """The policy rows, with what the key and tiers add to today's default policy."""
+    cells = [
+        [label, keys, f"{m:,.0f} [{lo:,.0f}-{hi:,.0f}]", f"{1e6 / m:.2f}", f"{cpu:.2f}",
+         "" if added is None else f"{added:+.2f}"]
+        for label, keys, (m, lo, hi), cpu, added in rows
+    ]  # fmt: skip
+    header = ["policy (memory, sync, check)", "keys", "decisions/s", "us/decision",
+              "client CPU us", "vs default, CPU us"]  # fmt: skip
+    print()
+    print(markdown_table(header, cells, labels=2))
+
+
 def main() -> None:
     args = cli.parse_rounds(__doc__)
     with redis_url_or_private(args.redis_url) as url:
         rows = sync_rows(url, args) + asyncio.run(async_rows(url, args))
         costs = cost_rows(url)
     print_tables(rows, costs, event_rows(args), args)
+    print_policy_table(policy_rows(args))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,11 @@ RATELIMIT = {
     "ON_STORE_ERROR": "fallback",
     "MODE": os.environ.get("RATELIMIT_MODE", "enforce"),
     "METRICS": os.environ.get("RATELIMIT_METRICS", "0") == "1",
-    "POLICIES": {"default": {"capacity": _CAPACITY, "refill_rate": _RATE}},
+    "POLICIES": {
+        "default": {"capacity": _CAPACITY, "refill_rate": _RATE},
+        # failed logins per client address: 5, then one more a minute (see /api/login)
+        "auth_failures": {"capacity": 5, "refill_rate": 1 / 60, "key": "ip"},
+    },
     **proxy_settings(os.environ),
 }
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/ping", views.PingView.as_view(), name="ping"),
     path("api/upload", views.UploadView.as_view(), name="upload"),
     path("api/builtin/ping", views.BuiltinPingView.as_view(), name="builtin-ping"),
+    path("api/login", views.login, name="login"),
     path("plain/ping", views.plain_ping, name="plain-ping"),
     path("plain/upload", views.plain_upload, name="plain-upload"),
     path("healthz", views.health, name="health"),

@@ -9,11 +9,16 @@ takes 1 token, an upload takes 3.
   ``@ratelimit``.
 * ``/api/builtin/ping``: DRF's own ``ScopedRateThrottle``, kept for comparison
   (``bench/drf_http.py``).
+* ``/api/login`` (POST ``username``, ``password``): a login view guarded by the
+  ``auth_failures`` policy: 5 wrong passwords from one address, and every request from it
+  that presents credentials (this view, or HTTP basic auth on the DRF views) is answered
+  429 before any password is checked, until a token refills (one a minute).
 * ``/`` lists them (the admin's "View site" link leads there); ``/healthz`` is not limited.
 """
 
 from __future__ import annotations
 
+from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
@@ -32,6 +37,7 @@ ENDPOINTS = [
     ("GET", "/plain/ping", "plain Django view (sync), 1 token"),
     ("POST", "/plain/upload", f"plain Django view (async), {UPLOAD_COST} tokens"),
     ("GET", "/api/builtin/ping", "DRF's own ScopedRateThrottle, for contrast"),
+    ("POST", "/api/login", "a login view: 5 failures per address, then 429 before checking"),
     ("GET", "/healthz", "not limited"),
     ("GET", "/admin/ratelimit_app/bucket/", "the live buckets (staff only)"),
 ]
@@ -68,6 +74,20 @@ def plain_ping(request: HttpRequest) -> JsonResponse:
 @ratelimit("default", cost=UPLOAD_COST)
 async def plain_upload(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"uploaded": True})
+
+
+@csrf_exempt
+@require_POST
+@ratelimit("default", auth_failures=True)
+def login(request: HttpRequest) -> JsonResponse:
+    """Checks a password (a session login would follow); failures are charged to the
+    client's ``auth_failures`` bucket by ``authenticate()`` itself."""
+    user = authenticate(
+        request, username=request.POST.get("username"), password=request.POST.get("password")
+    )
+    if user is None:
+        return JsonResponse({"detail": "wrong username or password"}, status=401)
+    return JsonResponse({"user": user.get_username()})
 
 
 def health(request: HttpRequest) -> JsonResponse:

@@ -28,6 +28,14 @@ ratelimit.E030          TRUSTED_PROXIES is not a list of networks, or is set bes
 ratelimit.E031          PROXY_HEADER is not "X-Forwarded-For" or "Forwarded"
 ratelimit.E032          IPV6_PREFIX is not an int from 32 to 128
 ratelimit.E033          STORE is not a store URL, or is set beside CACHE
+ratelimit.E050          a policy's or view's key is unknown, names a bad header or query
+                        parameter, or a dotted path that does not import
+ratelimit.E051          tiers are malformed, the tier resolver does not import, or
+                        default_tier is not one of the tiers
+ratelimit.E052          EXEMPT is malformed (a CIDR that does not parse) or an
+                        exempt_when is not callable
+ratelimit.E053          deduct_when is not callable or charge_on_status does not parse
+ratelimit.E054          EXEMPT_PATHS is not a list of path prefixes
 ratelimit.W001          the cache backend cannot make decisions atomic across processes
 ratelimit.W002          (--deploy) local-memory buckets are per process
 ======================  ==========================================================
@@ -44,10 +52,10 @@ from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
 
 from .cache_store import backend_kind
-from .conf import DEFAULT_CACHE, EXTRA_KEYS, raw_settings, store_options
+from .conf import DEFAULT_CACHE, EXTRA_KEYS, check_global, raw_settings, store_options
 from .core.config import ConfigError, Problem
 from .core.policies import COMMON_KEYS, parse_settings, settings_errors
-from .view_limits import limited_views
+from .view_limits import limited_views, view_rule_errors
 
 __all__ = [
     "check_cache",
@@ -82,6 +90,17 @@ _HINTS = {
     "E032": "64 (default) groups each IPv6 /64 into one bucket; 128 turns grouping off.",
     "E033": "A URL such as 'redis://host:6379/0', 'redis+sentinel://h1:26379,h2:26379/"
     "mymaster/0' or 'redis+cluster://h1:7000,h2:7000'; set STORE or CACHE, not both.",
+    "E050": "A key is 'ip', 'user', 'user_or_ip', 'header:X-Api-Key', 'query:api_key', "
+    "a dotted path to a callable of the request, or a list of these tried in order.",
+    "E051": 'Write "tiers": {"free": {"capacity": 5, "refill_rate": 1}, "pro": {...}}, '
+    '"tier": "myapp.plans.tier_of" (a callable of the request) and optionally '
+    '"default_tier": "free".',
+    "E052": 'Write EXEMPT = {"staff": True, "superusers": True, "ips": ["10.0.0.0/8"]}; '
+    "exempt_when is a callable of the request or a dotted path to one.",
+    "E053": "deduct_when is a callable of the response (or a dotted path to one); "
+    "charge_on_status reads like 'not 5xx', '2xx' or '2xx, 301'.",
+    "E054": "A list of path prefixes the global DEFAULT_POLICY leaves alone, such as "
+    "['/admin/', '/healthz'].",
 }
 # Each kind of problem the settings parser reports has one stable id.
 _IDS = {
@@ -103,6 +122,11 @@ _IDS = {
     Problem.IPV6_PREFIX: "E032",
     Problem.STORE: "E033",
     Problem.STORAGE: "E033",
+    Problem.KEY: "E050",
+    Problem.TIERS: "E051",
+    Problem.EXEMPT: "E052",
+    Problem.CHARGE: "E053",
+    Problem.GLOBAL: "E054",
 }
 
 
@@ -118,10 +142,16 @@ def _reported(problem: ConfigError) -> checks.Error:
 
 
 def check_settings(**kwargs: Any) -> list[checks.CheckMessage]:
-    """Every problem the settings parser finds, each under its own id."""
-    return [
-        _reported(problem) for problem in settings_errors(raw_settings(), extra_keys=EXTRA_KEYS)
-    ]
+    """Every problem the settings parser finds, each under its own id, and then those of
+    the middleware's global limit (DEFAULT_POLICY, EXEMPT_PATHS)."""
+    raw = raw_settings()
+    problems = settings_errors(raw, extra_keys=EXTRA_KEYS)
+    if not problems:
+        try:
+            check_global(parse_settings(raw, extra_keys=EXTRA_KEYS))
+        except ConfigError as exc:
+            problems.append(exc)
+    return [_reported(problem) for problem in problems]
 
 
 def _store_errors(raw: Any) -> list[checks.CheckMessage] | None:
@@ -206,7 +236,7 @@ def check_views(**kwargs: Any) -> list[checks.CheckMessage]:
                 policy.check_cost(cost)
             except ConfigError as exc:
                 errors.append(_error("E004", f"{where} (policy {policy_name!r}): {exc}"))
-    return errors
+    return errors + [_reported(problem) for problem in view_rule_errors()]
 
 
 def refuse_bad_settings() -> None:

@@ -22,14 +22,23 @@ from .cache_store import AsyncDjangoCacheStore, DjangoCacheStore
 from .core.config import ConfigError, Problem
 from .core.limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
 from .core.limits import AsyncLimits, SyncLimits, async_limits, sync_limits
-from .core.policies import Policy, Settings, failure_handler, parse_settings
+from .core.policies import Policy, Settings, default_policy, failure_handler, parse_settings
+from .core.request_limits import Limit
 from .core.stores.from_url import POOL_KEYS, StorageOptions, parse_storage_options
 from .core.workers import warn_if_split
 
-__all__ = ["DEFAULT_CACHE", "Runtime", "get_runtime", "raw_settings"]
+__all__ = [
+    "DEFAULT_CACHE",
+    "Runtime",
+    "check_global",
+    "get_runtime",
+    "global_limit",
+    "raw_settings",
+]
 
 DEFAULT_CACHE = "default"
-EXTRA_KEYS = ("CACHE", "STORE", *POOL_KEYS)
+# DEFAULT_POLICY / EXEMPT_PATHS: the middleware's global limit (ratelimit_app.middleware).
+EXTRA_KEYS = ("CACHE", "STORE", "DEFAULT_POLICY", "EXEMPT_PATHS", *POOL_KEYS)
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 
@@ -131,6 +140,30 @@ def _build() -> Runtime:
         sync_limits(parsed, store, failure),
         async_limits(parsed, AsyncDjangoCacheStore(sync=store), failure),
     )
+
+
+def check_global(parsed: Settings) -> tuple[Limit, tuple[str, ...]] | None:
+    """``DEFAULT_POLICY`` (a configured policy) and ``EXEMPT_PATHS`` (path prefixes)."""
+    name = default_policy(parsed)
+    paths = parsed.extra.get("EXEMPT_PATHS", ())
+    if not isinstance(paths, (list, tuple)) or not all(
+        isinstance(path, str) and path.startswith("/") for path in paths
+    ):
+        raise ConfigError(
+            f"RATELIMIT['EXEMPT_PATHS'] must be a list of path prefixes such as "
+            f"['/admin/', '/healthz'], got {paths!r}",
+            kind=Problem.GLOBAL,
+            setting="RATELIMIT['EXEMPT_PATHS']",
+        )
+    return None if name is None else (Limit(name), tuple(paths))
+
+
+def global_limit(runtime: Runtime) -> tuple[Limit, tuple[str, ...]] | None:
+    """The middleware's global limit and exempt prefixes (read once per settings)."""
+    rules = runtime.limits.rules
+    if "global" not in rules:
+        rules["global"] = check_global(runtime.settings)
+    return rules["global"]  # type: ignore[no-any-return]
 
 
 def get_runtime() -> Runtime:

@@ -37,6 +37,7 @@ __all__ = [
     "Listing",
     "PolicyRow",
     "act",
+    "bucket_names",
     "digest_of",
     "duration",
     "grant_amount",
@@ -72,14 +73,15 @@ class BucketRow:
     key: str
     policy: str
     identity: str  # as stored: the identity, or '#' + digest for one that was hashed
-    tier: int
-    tiers: int
+    bucket: int  # which bucket of a composite policy (0 for a single-bucket one)
+    buckets: int
     tokens: float
     capacity: float
     refill_rate: float
     cost: float
     age: float | None
     read_at: float  # wall-clock time of the reading
+    tier: str = ""  # the tier of a tiered policy ("" for an untiered one)
 
     @property
     def stored(self) -> bool:
@@ -169,9 +171,21 @@ def policy_rows(runtime: Runtime | None = None) -> list[PolicyRow]:
     ]  # fmt: skip
 
 
+def bucket_names(runtime: Runtime) -> dict[str, Any]:
+    """Each policy's bucket-set name (``<policy>``, or ``<policy>:<tier>`` per tier of a
+    tiered one) -> its buckets' configs."""
+    found: dict[str, Any] = {}
+    for name, policy in runtime.settings.policies.items():
+        if policy.tier is None:
+            found[name] = policy.configs
+        else:
+            found.update({f"{name}:{tier}": c for tier, c in policy.tiers.items()})
+    return found
+
+
 def split_key(key: str, runtime: Runtime) -> tuple[str, str, int] | None:
-    """``(policy, identity as stored, bucket index)`` for one of this site's bucket keys."""
-    counts = {name: len(p.configs) for name, p in runtime.settings.policies.items()}
+    """``(bucket-set name, identity as stored, bucket index)`` for one of this site's keys."""
+    counts = {name: len(configs) for name, configs in bucket_names(runtime).items()}
     return parse_key(key, runtime.settings.key_prefix, counts)
 
 
@@ -184,14 +198,16 @@ def live_buckets(runtime: Runtime | None = None) -> list[tuple[str, BucketState]
 
 
 def _row(runtime: Runtime, key: str, state: BucketState | None, now: float) -> BucketRow:
-    policy_name, identity, index = split_key(key, runtime) or ("?", key, 0)
+    name, identity, index = split_key(key, runtime) or ("?", key, 0)
+    policy_name, _, tier = name.partition(":")
     policy = runtime.policy(policy_name)
-    config = policy.configs[index]
+    configs = policy.tiers[tier] if tier else policy.configs
+    config = configs[index]
     tokens = refill(state, config, now).tokens
     age = None if state is None else max(0.0, now - state.updated_at)
     return BucketRow(
-        key, policy_name, identity, index, len(policy.configs), tokens, config.capacity,
-        config.refill_rate, min(policy.cost, config.capacity), age, time.time(),
+        key, policy_name, identity, index, len(configs), tokens, config.capacity,
+        config.refill_rate, min(policy.cost, config.capacity), age, time.time(), tier,
     )  # fmt: skip
 
 
@@ -204,7 +220,7 @@ def rows_for(
 
 def _matches(runtime: Runtime, key: str, query: str, policy: str | None) -> bool:
     found = split_key(key, runtime)
-    if found is None or (policy and found[0] != policy):
+    if found is None or (policy and found[0].partition(":")[0] != policy):
         return False
     digest = _DIGEST.fullmatch(query)
     stored = found[1]
@@ -238,7 +254,7 @@ def identity_buckets(identity: str, runtime: Runtime | None = None) -> list[Buck
     ones included."""
     runtime = runtime or get_runtime()
     now, rows = runtime.store.now(), []
-    for name in sorted(runtime.settings.policies):
+    for name in sorted(bucket_names(runtime)):
         for key in runtime.limiters[name].keys_for(identity):
             try:
                 state = runtime.store.get_state(key)
@@ -252,9 +268,9 @@ def _identity_keys(runtime: Runtime, key: str) -> tuple[str, str, tuple[str, ...
     found = split_key(key, runtime)
     if found is None:
         raise ConfigError(f"{key!r} is not a bucket key of this site's policies")
-    policy, identity, _ = found
-    count = len(runtime.policy(policy).configs)
-    return policy, identity, format_keys(runtime.settings.key_prefix, policy, identity, count)
+    name, identity, _ = found
+    count = len(bucket_names(runtime)[name])
+    return name, identity, format_keys(runtime.settings.key_prefix, name, identity, count)
 
 
 def grant_amount(raw: Any) -> float:
@@ -274,7 +290,7 @@ def act(action: str, key: str, amount: Any = None, runtime: Runtime | None = Non
     if action not in ACTIONS:
         raise ConfigError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     policy, identity, keys = _identity_keys(runtime, key)
-    configs = runtime.policy(policy).configs
+    configs = bucket_names(runtime)[policy]
     add = grant_amount(amount) if action == "grant" else 0.0
     runtime.limiters[policy].forget(identity, stored=True)
     runtime.async_limiters[policy].forget(identity, stored=True)
@@ -289,6 +305,8 @@ def act(action: str, key: str, amount: Any = None, runtime: Runtime | None = Non
 
 
 def identity_key(identity: str, policy: str, runtime: Runtime | None = None) -> str:
-    """The first bucket key of ``identity`` in ``policy`` (what ``act`` takes)."""
+    """The first bucket key of ``identity`` in ``policy`` (or a tier of it,
+    ``<policy>:<tier>``): what ``act`` takes."""
     runtime = runtime or get_runtime()
-    return runtime.limiter(policy).keys_for(identity)[0]
+    limiter = runtime.limiters.get(policy) or runtime.limiter(policy)
+    return limiter.keys_for(identity)[0]

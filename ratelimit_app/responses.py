@@ -11,18 +11,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.http import HttpResponse
 from django.utils.http import parse_http_date_safe
 
 from .conf import get_runtime
 from .core.bucket import Decision, binding
 from .core.headers import UNAVAILABLE_HEADERS, denial_body, json_bytes, unavailable_body
+from .core.limiter import AsyncTokenBucketRateLimiter
+from .core.request_limits import Charge, asettle, settle
 
 __all__ = [
     "add_headers",
+    "asettle_all",
     "denied_response",
     "recorded",
     "remember",
+    "settle_all",
     "unavailable_response",
 ]
 
@@ -34,19 +39,45 @@ def _django_request(request: Any) -> Any:
     return getattr(request, "_request", request)
 
 
-def remember(request: Any, policy: str, decision: Decision) -> None:
+def remember(request: Any, charge: Charge[Any]) -> None:
+    """Keep a decision on the request: for the headers, and for ``settle_all``."""
     inner = _django_request(request)
-    decisions = inner.__dict__.setdefault(_ATTR, [])
-    decisions.append((policy, decision))
+    inner.__dict__.setdefault(_ATTR, []).append(charge)
+
+
+def _charges(request: Any) -> list[Charge[Any]]:
+    return _django_request(request).__dict__.get(_ATTR, [])  # type: ignore[no-any-return]
 
 
 def recorded(request: Any) -> tuple[str, Decision] | None:
     """The decision to report: a denial if any, else the one closest to denying."""
-    decisions: list[tuple[str, Decision]] = _django_request(request).__dict__.get(_ATTR, [])
-    if len(decisions) < 2:  # the usual case: one limit on the request, or none
-        return decisions[0] if decisions else None
-    chosen = binding([decision for _policy, decision in decisions])
-    return next(item for item in decisions if item[1] is chosen)
+    charges = _charges(request)
+    if len(charges) < 2:  # the usual case: one limit on the request, or none
+        return (charges[0].policy, charges[0].decision) if charges else None
+    chosen = binding([charge.decision for charge in charges])
+    found = next(charge for charge in charges if charge.decision is chosen)
+    return found.policy, found.decision
+
+
+def settle_all(request: Any, response: HttpResponse) -> None:
+    """After the response: refund what its outcome does not count (each charge once;
+    the decorator settles its own, the middleware what DRF and itself charged)."""
+    for charge in _charges(request):
+        if not charge.settled:
+            settle(charge, response.status_code, response)
+
+
+async def asettle_all(request: Any, response: HttpResponse) -> None:
+    """The async twin; a charge DRF made with the sync limiter is refunded in a worker
+    thread, never on the event loop."""
+    for charge in _charges(request):
+        if charge.settled:
+            continue
+        if isinstance(charge.limiter, AsyncTokenBucketRateLimiter):
+            await asettle(charge, response.status_code, response)
+        elif charge.refundable(response.status_code, response):
+            refund = sync_to_async(charge.limiter.refund, thread_sensitive=False)
+            await refund(charge.identity, charge.decision.cost)
 
 
 def add_headers(request: Any, response: HttpResponse) -> HttpResponse:
@@ -87,8 +118,12 @@ def _json(
     return response
 
 
-def denied_response(request: Any, decision: Decision) -> HttpResponse:
-    """The 429: the core JSON body, plus headers (``Retry-After`` always)."""
+def denied_response(request: Any, decision: Decision, policy: str | None = None) -> HttpResponse:
+    """The 429: the core JSON body, plus headers (``Retry-After`` always): those of the
+    decisions on the request, or of ``decision`` under ``policy`` when it is given."""
+    if policy is not None:
+        headers = get_runtime().limits.headers(decision, policy)
+        return _json(denial_body(decision), 429, headers)
     return add_headers(request, _json(denial_body(decision), 429))
 
 

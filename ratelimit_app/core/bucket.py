@@ -51,6 +51,8 @@ class Decision:
     remaining: float
     cost: float
     config: RateLimitConfig
+    #: Shadow mode let a denied request through: nothing was taken, so nothing to refund.
+    shadowed: bool = False
 
     def __bool__(self) -> bool:
         return self.allowed

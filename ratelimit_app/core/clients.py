@@ -26,6 +26,7 @@ __all__ = [
     "PROXY_HEADERS",
     "X_FORWARDED_FOR",
     "Proxies",
+    "address_in",
     "check_ipv6_prefix",
     "check_networks",
     "check_proxy_count",
@@ -197,12 +198,12 @@ def _grouped(address: IPAddress, prefix: int) -> str:
     return str(ipaddress.IPv6Network((address, prefix), strict=False).network_address)
 
 
-def check_networks(value: Any) -> tuple[IPNetwork, ...]:
-    """A list of CIDRs (``"10.0.0.0/8"``, ``"2001:db8::/32"``, or a single address)."""
+def check_networks(value: Any, kind: Problem = Problem.PROXY_NETWORKS) -> tuple[IPNetwork, ...]:
+    """A list of CIDRs (``"10.0.0.0/8"``, ``"2001:db8::/32"``, or a single address): the
+    trusted proxies, or (``kind`` EXEMPT) the clients never limited."""
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise ConfigError(
-            f"must be a list of networks such as ['10.0.0.0/8'], got {value!r}",
-            kind=Problem.PROXY_NETWORKS,
+            f"must be a list of networks such as ['10.0.0.0/8'], got {value!r}", kind=kind
         )
     networks = []
     for i, item in enumerate(value):
@@ -210,16 +211,24 @@ def check_networks(value: Any) -> tuple[IPNetwork, ...]:
             network = ipaddress.ip_network(item)
         except (TypeError, ValueError) as exc:
             raise ConfigError(
-                f"[{i}] {item!r} is not a network in CIDR form: {exc}",
-                kind=Problem.PROXY_NETWORKS,
+                f"[{i}] {item!r} is not a network in CIDR form: {exc}", kind=kind
             ) from None
         if network.prefixlen == 0:
-            raise ConfigError(
-                f"[{i}] {item!r} trusts every address, so any client could pick its bucket",
-                kind=Problem.PROXY_NETWORKS,
+            why = (
+                "trusts every address, so any client could pick its bucket"
+                if kind is Problem.PROXY_NETWORKS
+                else "covers every address, so nothing would be limited"
             )
+            raise ConfigError(f"[{i}] {item!r} {why}", kind=kind)
         networks.append(network)
     return tuple(networks)
+
+
+def address_in(text: str, networks: tuple[IPNetwork, ...]) -> bool:
+    """Whether the address ``text`` (a client as ``Proxies.client`` gives it) lies in one
+    of ``networks``; text that is not an address lies in none."""
+    address = _address(text)
+    return address is not None and any(address in net for net in networks)
 
 
 def check_proxy_count(value: Any) -> int:

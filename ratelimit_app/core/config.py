@@ -63,6 +63,11 @@ class Problem(StrEnum):
     VALUE = "value"  # an argument given in code rather than in settings
     MODE = "mode"  # MODE or a policy's "mode": enforce or shadow
     METRICS = "metrics"  # METRICS switched on without prometheus_client installed
+    KEY = "key"  # a policy's or a view's key: an unknown kind, a bad name, a bad path
+    TIERS = "tiers"  # tiers, their resolver ("tier") or default_tier
+    EXEMPT = "exempt"  # EXEMPT (staff, superusers, ips) or an exempt_when
+    CHARGE = "charge"  # deduct_when or charge_on_status
+    GLOBAL = "global"  # DEFAULT_POLICY / EXEMPT_PATHS of the Django middleware
 
 
 class ConfigError(ValueError):

@@ -37,7 +37,9 @@ logger = logging.getLogger("ratelimit_app")
 DECISIONS = ("allowed", "denied", "shed", "failure_allowed", "failure_denied", "shadow_denied")
 #: Outcomes of the store itself, one event per failed call and one per recovery.
 STORE_OUTCOMES = ("store_error", "store_recovered")
-OUTCOMES = DECISIONS + STORE_OUTCOMES
+#: Tokens given back after the response (``deduct_when`` / ``charge_on_status``, a 405).
+REFUNDED = "refunded"
+OUTCOMES = (*DECISIONS, *STORE_OUTCOMES, REFUNDED)
 #: The outcomes of a request that was (or, in shadow mode, would have been) refused.
 BREACHES = frozenset({"denied", "shed", "failure_denied", "shadow_denied"})
 

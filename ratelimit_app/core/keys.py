@@ -111,11 +111,16 @@ def parse_key(
 ) -> tuple[str, str, int] | None:
     """``(policy, identity, bucket index)`` of one of our bucket keys, else None.
 
-    ``bucket_counts`` maps each configured policy to its number of buckets; the identity
-    is as stored (a digest for identities that were hashed).
+    ``bucket_counts`` maps each configured policy to its number of buckets, and each tier
+    of a tiered policy as ``<policy>:<tier>`` (whose keys are
+    ``<prefix>:<policy>:<tier>:<identity>``; the name returned is then
+    ``<policy>:<tier>``). The identity is as stored (a digest for one that was hashed).
     """
     head, sep, rest = key.partition(":")
     policy, sep2, identity = rest.partition(":")
+    tier, sep3, tiered = identity.partition(":")
+    if sep3 and f"{policy}:{tier}" in bucket_counts:
+        policy, identity = f"{policy}:{tier}", tiered
     count = bucket_counts.get(policy)
     if head != prefix or not (sep and sep2 and identity) or count is None:
         return None

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from time import perf_counter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .bucket import Decision
 from .config import ConfigError, RateLimitConfig, check_policy_name
@@ -73,6 +73,7 @@ class _LimiterBase:
         on_store_error: str | StoreFailureHandler = "fallback",
         shed_denials: bool | None = None,
         shadow: bool = False,
+        tier: str | None = None,
     ) -> None:
         self.configs = _configs(config)
         #: Shadow mode: decide and store as usual, report denials, let every request pass.
@@ -87,6 +88,10 @@ class _LimiterBase:
         self.store = store
         self.store_name = type(store).__name__
         self.name = check_policy_name(name)
+        #: The tier of a tiered policy this limiter serves (None: the policy has no tiers).
+        self.tier = tier
+        #: The keys' policy segment: ``<policy>``, or ``<policy>:<tier>`` for a tier.
+        self.bucket_name = self.name if tier is None else f"{self.name}:{tier}"
         self.key_prefix = check_prefix(key_prefix)
         self.failure = _failure_handler(on_store_error)
         if shed_denials is None:  # local stores answer as fast as the cache would
@@ -100,10 +105,10 @@ class _LimiterBase:
     def key_for(self, identity: str) -> str:
         """The identity's key: its bucket's key, or for a composite policy the name that
         logs and the denial memory use (the buckets themselves are ``keys_for``)."""
-        return build_key(self.key_prefix, self.name, identity)
+        return build_key(self.key_prefix, self.bucket_name, identity)
 
     def keys_for(self, identity: str) -> tuple[str, ...]:
-        return build_keys(self.key_prefix, self.name, identity, len(self.configs))
+        return build_keys(self.key_prefix, self.bucket_name, identity, len(self.configs))
 
     def _prepare(self, identity: str, cost: float) -> Prepared:
         """Validate and build the keys; answer at once when a known denial proves the
@@ -163,17 +168,22 @@ class _LimiterBase:
                 self.name, log_identity(identity), outcome, decision.cost, decision.retry_after
             )
         if self.shadow:  # what enforce mode would report, except that the request passes
-            return Decision(True, decision.remaining, decision.cost, decision.config)
+            return Decision(True, decision.remaining, decision.cost, decision.config, True)
         return decision
 
     def _emit(
-        self, outcome: str, identity: str, decision: Decision | None, started: float
+        self,
+        outcome: str,
+        identity: str,
+        decision: Decision | None,
+        started: float,
+        cost: float = 0.0,
     ) -> None:
         latency = perf_counter() - started if started else 0.0
         digest = log_identity(identity) if identity else ""
         if decision is None:
             capacity = self.smallest.capacity
-            hub.emit(Event(self.name, outcome, 0.0, 0.0, 0.0, capacity,
+            hub.emit(Event(self.name, outcome, cost, 0.0, 0.0, capacity,
                            self.store_name, latency, digest, self))  # fmt: skip
             return
         hub.emit(
@@ -189,12 +199,44 @@ class _LimiterBase:
         call it yourself after changing the store behind the limiter's back.
         ``stored=True``: the identity is as a key holds it (a digest for a hashed one)."""
         safe = identity if stored else safe_identity(identity)
-        keys = format_keys(self.key_prefix, self.name, safe, len(self.configs))
+        keys = format_keys(self.key_prefix, self.bucket_name, safe, len(self.configs))
         self.failure.fallback_store.reset(keys)
         if self.denials is not None:
-            single = keys if len(keys) == 1 else format_keys(self.key_prefix, self.name, safe, 1)
+            name = self.bucket_name
+            single = keys if len(keys) == 1 else format_keys(self.key_prefix, name, safe, 1)
             self.denials.forget(single[0])
         return keys
+
+    def _refunding(self, identity: str, cost: float) -> tuple[tuple[str, ...], float, Any]:
+        """A refund's keys and checked cost, and the store's ``adjust`` (None while the
+        store is backing off). A refund makes a remembered denial stale, so this process
+        forgets it; other processes' memories expire within ``DenialCache.max_age`` and
+        can only refuse early, never admit too much."""
+        cost = self.smallest.check_cost(cost)
+        keys = self.keys_for(identity)
+        if self.denials is not None:
+            self.denials.forget(keys[0] if len(keys) == 1 else self.key_for(identity))
+        adjust = getattr(self.store, "adjust", None)
+        if adjust is None:
+            raise ConfigError(f"{self.store_name} cannot give tokens back: it has no adjust")
+        failure = self.failure
+        if failure.down_until is not None and failure.should_skip_store(self._scope(keys)):
+            return keys, cost, None
+        return keys, cost, adjust
+
+    def _refunded(self, identity: str, keys: tuple[str, ...], cost: float, failed: Any) -> bool:
+        """Report a refund the store made (``failed`` None), or make it where the failure
+        policy took the tokens (the fallback memory); True if tokens went back."""
+        if failed is None:
+            if hub.listeners:
+                self._emit("refunded", identity, None, 0.0, cost)
+            return True
+        if isinstance(failed, StoreError):
+            self.failure.failed(failed, self._scope(keys))
+        if self.failure.mode != "fallback":
+            return False
+        self.failure.fallback_store.adjust(keys, self.configs, cost)
+        return True
 
     def _on_error(self, error: StoreError, keys: tuple[str, ...], cost: float | None) -> Decision:
         self.failure.failed(error, self._scope(keys))
@@ -237,6 +279,19 @@ class TokenBucketRateLimiter(_LimiterBase):
 
     def reset(self, identity: str) -> None:
         self.store.reset(self.forget(identity))
+
+    def refund(self, identity: str, cost: float = 1) -> bool:
+        """Give back ``cost`` tokens an admitted request took (its outcome says it should
+        not count): every bucket of the policy at once, capped at capacity, in one atomic
+        store call. Never raises for a failing store; returns whether tokens went back."""
+        keys, cost, adjust = self._refunding(identity, cost)
+        if adjust is None:
+            return self._refunded(identity, keys, cost, True)
+        try:
+            adjust(keys, self.configs, cost)
+        except StoreError as error:
+            return self._refunded(identity, keys, cost, error)
+        return self._refunded(identity, keys, cost, None)
 
     def acquire(
         self,
@@ -285,6 +340,16 @@ class AsyncTokenBucketRateLimiter(_LimiterBase):
 
     async def reset(self, identity: str) -> None:
         await self.store.reset(self.forget(identity))
+
+    async def refund(self, identity: str, cost: float = 1) -> bool:
+        keys, cost, adjust = self._refunding(identity, cost)
+        if adjust is None:
+            return self._refunded(identity, keys, cost, True)
+        try:
+            await adjust(keys, self.configs, cost)
+        except StoreError as error:
+            return self._refunded(identity, keys, cost, error)
+        return self._refunded(identity, keys, cost, None)
 
     async def acquire(
         self,

@@ -7,8 +7,8 @@ the answers. The sync and async kinds differ only in the limiter and store they 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from .bucket import Decision
 from .failure import StoreFailureHandler
@@ -27,7 +27,11 @@ L = TypeVar("L")
 class Limits(Generic[S, L]):
     settings: Settings
     store: S
+    #: One limiter per policy; a tiered policy's tiers as ``<policy>:<tier>`` too (its
+    #: name alone is its default tier).
     limiters: dict[str, L]
+    #: Views' limits bound to these settings (``request_limits.bind``), once each.
+    rules: dict[Any, Any] = field(default_factory=dict)
 
     def policy(self, name: str) -> Policy:
         """The named policy; a ``ConfigError`` naming the configured ones if unknown."""

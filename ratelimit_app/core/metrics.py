@@ -1,6 +1,7 @@
 """Prometheus metrics, as one listener on the event hook (``pip install ...[prometheus]``).
 
-* ``ratelimit_decisions_total{policy,outcome}``: every decision, by outcome;
+* ``ratelimit_decisions_total{policy,outcome}``: every decision, by outcome (and
+  ``refunded``: tokens given back after the response);
 * ``ratelimit_store_errors_total{policy}``: store calls that failed;
 * ``ratelimit_decision_seconds{policy,store}``: time from the call to the answer;
 * ``ratelimit_near_limit_total{policy}``: admissions that left less than 20% of the
@@ -18,7 +19,7 @@ import os
 import threading
 from typing import Any
 
-from .events import STORE_OUTCOMES, Event, hub
+from .events import REFUNDED, STORE_OUTCOMES, Event, hub
 
 __all__ = ["NEAR_LIMIT", "PrometheusMetrics", "enable_metrics", "render_metrics"]
 
@@ -60,6 +61,8 @@ class PrometheusMetrics:
                 self.store_errors.labels(policy).inc()
             return
         self.decisions.labels(policy, event.outcome).inc()
+        if event.outcome == REFUNDED:  # after the decision: counted, but not timed again
+            return
         self.seconds.labels(policy, event.store).observe(event.latency)
         if event.outcome == "allowed" and event.remaining < NEAR_LIMIT * event.capacity:
             self.near_limit.labels(policy).inc()

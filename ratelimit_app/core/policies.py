@@ -25,11 +25,15 @@ from .config import (
     Problem,
     RateLimitConfig,
     check_cost,
+    check_plain_name,
     check_policy_name,
 )
+from .exemptions import NO_EXEMPTIONS, Exemptions, check_exempt
 from .failure import FAILURE_MODES, StoreFailureHandler, check_retry_interval
 from .keys import check_prefix
 from .limiter import AsyncTokenBucketRateLimiter, TokenBucketRateLimiter
+from .outcomes import Charging, check_charging
+from .request_keys import KeyRule, TierRule, check_key, tier_rule
 from .stores.base import AsyncStore, SyncStore
 
 __all__ = [
@@ -45,9 +49,15 @@ __all__ = [
 ]
 
 L = TypeVar("L", TokenBucketRateLimiter, AsyncTokenBucketRateLimiter)
+T = TypeVar("T")
 _BUCKET_KEYS = frozenset({"capacity", "refill_rate"})
-_POLICY_KEYS = _BUCKET_KEYS | {"cost", "mode"}
-_COMPOSITE_KEYS = frozenset({"buckets", "cost", "mode"})
+# What any policy may say beside its buckets: who is charged, when a charge counts.
+_RULE_KEYS = frozenset(
+    {"cost", "mode", "key", "on_missing_key", "deduct_when", "charge_on_status"}
+)
+_POLICY_KEYS = _BUCKET_KEYS | _RULE_KEYS
+_COMPOSITE_KEYS = _RULE_KEYS | {"buckets"}
+_TIERED_KEYS = _RULE_KEYS | {"tiers", "tier", "default_tier"}
 #: enforce: denials are refused; shadow: decided and stored the same, reported, let through.
 MODES = ("enforce", "shadow")
 DEFAULT_POLICIES = {"default": {"capacity": 5, "refill_rate": 1.0}}
@@ -62,13 +72,19 @@ class Policy:
     """
 
     name: str
-    configs: tuple[RateLimitConfig, ...]
+    configs: tuple[RateLimitConfig, ...]  # a tiered policy's: its default tier's
     cost: float = 1.0
     mode: str | None = None  # None: the settings' MODE
+    key: KeyRule | None = None  # None: the integration's default
+    tiers: Mapping[str, tuple[RateLimitConfig, ...]] = field(default_factory=dict)
+    tier: TierRule | None = None  # set exactly when ``tiers`` is
+    charging: Charging | None = None  # None: every answer is charged
 
     @property
     def smallest(self) -> RateLimitConfig:
-        return min(self.configs, key=lambda c: c.capacity)
+        """The smallest bucket of any tier: it bounds the cost."""
+        every = [c for configs in (self.configs, *self.tiers.values()) for c in configs]
+        return min(every, key=lambda c: c.capacity)
 
     @property
     def composite(self) -> bool:
@@ -94,6 +110,8 @@ class Settings:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Who may report a client's address (TRUSTED_PROXIES / _COUNT, PROXY_HEADER, IPV6_PREFIX).
     proxies: Proxies = field(default_factory=Proxies)
+    #: Clients never limited (EXEMPT: staff, superusers, networks).
+    exempt: Exemptions = NO_EXEMPTIONS
 
     def shadow(self, name: str) -> bool:
         """Whether the named policy runs in shadow mode (its own mode, else MODE)."""
@@ -157,6 +175,7 @@ _READERS: dict[str, tuple[Callable[[Any], Any], Any]] = {
     "IETF_HEADERS": (_flag, True),
     "MODE": (_mode, "enforce"),
     "METRICS": (_metrics, False),
+    "EXEMPT": (check_exempt, NO_EXEMPTIONS),
     "COALESCE": (_flag, True),
 }
 COMMON_KEYS = frozenset({*_READERS, "POLICIES"})
@@ -189,7 +208,7 @@ def _bucket_list(raw: Mapping[str, Any], label: str) -> list[Any]:
     if unknown:
         raise ConfigError(
             f"{label}: unknown key(s) {sorted(unknown)} beside 'buckets'; "
-            "allowed: buckets, cost, mode",
+            f"allowed: {', '.join(sorted(_COMPOSITE_KEYS))}",
             kind=Problem.POLICY,
             setting=label,
         )
@@ -235,15 +254,105 @@ def _read_policy(name: Any, raw: Any, where: str, errors: list[ConfigError]) -> 
     found: list[ConfigError] = []
     try:
         check_policy_name(name)
-        configs = _policy_buckets(raw, label, found)
+        if isinstance(raw, Mapping) and "tiers" in raw:
+            tiers = _tiers(raw, label, found)
+            fallback = next(iter(tiers.values()), ())  # _policy reports a bad default_tier
+            configs = tiers.get(str(raw.get("default_tier")), fallback)
+        else:
+            tiers, configs = {}, tuple(_policy_buckets(raw, label, found))
         if configs:
-            smallest = min(configs, key=lambda c: c.capacity)
-            cost = check_cost(raw.get("cost", 1), smallest.capacity)
-            return Policy(name, tuple(configs), cost, _policy_mode(raw, label))
+            return _policy(name, raw, label, configs, tiers)
     except ConfigError as exc:
         found.append(exc if exc.setting else exc.at(label))
     errors.extend(found)
     return None
+
+
+def _policy(
+    name: str,
+    raw: Mapping[str, Any],
+    label: str,
+    configs: tuple[RateLimitConfig, ...],
+    tiers: dict[str, tuple[RateLimitConfig, ...]],
+) -> Policy:
+    """The checked policy: its rule keys read, each error naming its own key."""
+    smallest = min((c for cs in (configs, *tiers.values()) for c in cs), key=lambda c: c.capacity)
+    cost = check_cost(raw.get("cost", 1), smallest.capacity)
+    key = _at(label, "key", lambda: _key(raw))
+    tier = None
+    if tiers:
+        tier = _at(
+            label, "tier", lambda: tier_rule(raw.get("tier"), tiers, _default_tier(raw, tiers))
+        )
+    charging = _charging(raw, label)
+    mode = _policy_mode(raw, label)
+    return Policy(name, configs, cost, mode, key, tiers, tier, charging)
+
+
+def _at(label: str, key: str, read: Callable[[], T]) -> T:
+    try:
+        return read()
+    except ConfigError as exc:
+        raise exc.at(f"{label}['{key}']") from None
+
+
+def _charging(raw: Mapping[str, Any], label: str) -> Charging | None:
+    """``deduct_when`` and ``charge_on_status``, each error naming its own key."""
+    when = _at(label, "deduct_when", lambda: check_charging(raw.get("deduct_when")))
+    status = _at(
+        label, "charge_on_status", lambda: check_charging(None, raw.get("charge_on_status"))
+    )
+    if when is None or status is None:
+        return when or status
+    return Charging(when.deduct_when, status.statuses)
+
+
+def _key(raw: Mapping[str, Any]) -> KeyRule | None:
+    if "key" not in raw:
+        if "on_missing_key" in raw:
+            raise ConfigError("on_missing_key is set but no key is", kind=Problem.KEY)
+        return None
+    return check_key(raw["key"], raw.get("on_missing_key", "next"))
+
+
+def _default_tier(raw: Mapping[str, Any], tiers: Mapping[str, Any]) -> Any:
+    return raw.get("default_tier", next(iter(tiers)))
+
+
+def _tiers(
+    raw: Mapping[str, Any], label: str, errors: list[ConfigError]
+) -> dict[str, tuple[RateLimitConfig, ...]]:
+    """``{"free": {bucket}, "pro": {"buckets": [...]}}``; every bad tier is reported."""
+    unknown = set(raw) - _TIERED_KEYS
+    listed = raw["tiers"]
+    if unknown or not isinstance(listed, Mapping) or not listed:
+        why = (
+            f"unknown key(s) {sorted(unknown)} beside 'tiers'"
+            if unknown
+            else (f"['tiers'] must be a non-empty dict of tier name -> buckets, got {listed!r}")
+        )
+        raise ConfigError(f"{label}: {why}", kind=Problem.TIERS, setting=label)
+    tiers: dict[str, tuple[RateLimitConfig, ...]] = {}
+    for tier, buckets in listed.items():
+        where = f"{label}['tiers'][{tier!r}]"
+        try:
+            check_plain_name(tier, "tier name", Problem.TIERS)
+            found: list[ConfigError] = []
+            tiers[tier] = tuple(_policy_buckets(_bare(buckets, where), where, found))
+            errors.extend(found)
+        except ConfigError as exc:
+            errors.append(exc if exc.setting else exc.at(where))
+    return tiers if len(tiers) == len(listed) else {}
+
+
+def _bare(buckets: Any, where: str) -> Any:
+    """A tier holds buckets only: the rule keys belong to the policy."""
+    if isinstance(buckets, Mapping) and set(buckets) & _RULE_KEYS:
+        raise ConfigError(
+            f"{sorted(set(buckets) & _RULE_KEYS)} belong to the policy, not to one tier",
+            kind=Problem.TIERS,
+        )
+    return buckets
 
 
 def parse_policy(name: Any, raw: Any, where: str = "RATELIMIT") -> Policy:
@@ -307,6 +416,7 @@ def _read(
         coalesce=values["COALESCE"],
         extra={key: raw[key] for key in raw if key not in COMMON_KEYS},
         proxies=proxies,
+        exempt=values["EXEMPT"],
     ), []
 
 
@@ -375,15 +485,19 @@ def failure_handler(settings: Settings) -> StoreFailureHandler:
 def _limiters(
     kind: type[L], settings: Settings, store: Any, failure: StoreFailureHandler | None
 ) -> dict[str, L]:
+    """One limiter per policy, and one per tier of a tiered policy (``<policy>:<tier>``;
+    the policy's own name is its default tier's)."""
     shared = failure or failure_handler(settings)
-    return {
-        name: kind(
-            policy.configs,
-            store,
-            name=name,
-            key_prefix=settings.key_prefix,
-            on_store_error=shared,
+    found: dict[str, L] = {}
+    for name, policy in settings.policies.items():
+        options: dict[str, Any] = dict(
+            name=name, key_prefix=settings.key_prefix, on_store_error=shared,
             shadow=settings.shadow(name),
-        )
-        for name, policy in settings.policies.items()
-    }
+        )  # fmt: skip
+        if policy.tier is None:
+            found[name] = kind(policy.configs, store, **options)
+            continue
+        for tier, configs in policy.tiers.items():
+            found[f"{name}:{tier}"] = kind(configs, store, tier=tier, **options)
+        found[name] = found[f"{name}:{policy.tier.default}"]
+    return found

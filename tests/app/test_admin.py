@@ -232,7 +232,7 @@ def test_a_composite_policy_shows_one_row_per_bucket_and_acts_on_all(
     anonymous = Client()
     assert [anonymous.get("/api/ping").status_code for _ in range(4)] == [200, 200, 200, 429]
     listed = staff.get(URL, {"sort": "key"}).context["rows"]
-    assert [(r.identity, r.policy, r.capacity, r.tier, r.tiers) for r in listed] == [
+    assert [(r.identity, r.policy, r.capacity, r.bucket, r.buckets) for r in listed] == [
         ("ip:127.0.0.1", "default", 5.0, 0, 2),
         ("ip:127.0.0.1", "default", 3.0, 1, 2),
     ]

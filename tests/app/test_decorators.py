@@ -86,7 +86,7 @@ def test_decorator_keeps_the_view_kind_and_marks_it() -> None:
 
     wrapped = limit("upload", cost=2)(async_view)
     assert iscoroutinefunction(wrapped)
-    assert (wrapped.ratelimit_policy, wrapped.ratelimit_cost) == ("upload", 2)
+    assert (wrapped.ratelimit_limit.policy, wrapped.ratelimit_limit.cost) == ("upload", 2)
     assert wrapped.__name__ == "async_view"
 
 

@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from ratelimit_app.checks import refuse_bad_settings
 from ratelimit_app.conf import get_runtime
 from ratelimit_app.core import ConfigError
+from ratelimit_app.core.request_limits import Charge, Limit, bind
 from ratelimit_app.responses import add_headers, remember
 from ratelimit_app.testing import free_port
 from ratelimit_app.throttling import TokenBucketThrottle, view_cost
@@ -180,7 +181,10 @@ def test_a_retry_after_already_present_is_never_lowered(
     request = RequestFactory().get("/")
     limiter = get_runtime().limiter("default")
     limiter.allow_request("ip:retry-after", 5)
-    remember(request, "default", limiter.allow_request("ip:retry-after"))
+    bound = bind(get_runtime().limits, Limit("default"))
+    remember(
+        request, Charge(bound, limiter, "ip:retry-after", limiter.allow_request("ip:retry-after"))
+    )
     response = add_headers(request, HttpResponse(status=429, headers={"Retry-After": present}))
     assert response["Retry-After"] == (present if kept else "1")
 

@@ -12,6 +12,8 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,8 +68,9 @@ def test_the_readme_set_up_command_runs_twice(tmp_path: Path) -> None:
     assert "exists already" in result.stdout
 
 
-@pytest.mark.slow
-def test_admin_view_site_leads_to_the_demo_index(tmp_path: Path) -> None:
+@contextmanager
+def served(tmp_path: Path) -> Iterator[httpx.Client]:
+    """The demo after the README's set-up, under runserver, and a client of it."""
     env = _env(tmp_path)
     for step in readme_setup_steps()[1:-1]:
         assert _run([sys.executable, *step[1:]], env).returncode == 0
@@ -75,17 +78,39 @@ def test_admin_view_site_leads_to_the_demo_index(tmp_path: Path) -> None:
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     with running(command, env, port, tmp_path / "server.log"):
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            login = client.get("/admin/login/")
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
-            assert token is not None
-            form = {"username": "demo", "password": "demo", "csrfmiddlewaretoken": token[1]}
-            client.post("/admin/login/?next=/admin/", data=form)
-            admin = client.get("/admin/")
-            view_site = re.search(r'<a href="([^"]+)">View site</a>', admin.text)
-            assert view_site is not None, admin.text[:2000]
-            index = client.get(view_site[1])
-            buckets = client.get("/admin/ratelimit_app/bucket/")
+            yield client
+
+
+@pytest.mark.slow
+def test_admin_view_site_leads_to_the_demo_index(tmp_path: Path) -> None:
+    with served(tmp_path) as client:
+        login = client.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        assert token is not None
+        form = {"username": "demo", "password": "demo", "csrfmiddlewaretoken": token[1]}
+        client.post("/admin/login/?next=/admin/", data=form)
+        admin = client.get("/admin/")
+        view_site = re.search(r'<a href="([^"]+)">View site</a>', admin.text)
+        assert view_site is not None, admin.text[:2000]
+        index = client.get(view_site[1])
+        buckets = client.get("/admin/ratelimit_app/bucket/")
     assert index.status_code == 200
     for path in ("/api/ping", "/api/upload", "/plain/ping", "/plain/upload", "/healthz"):
         assert f"href='{path}'" in index.text
     assert buckets.status_code == 200
+
+
+@pytest.mark.slow
+def test_the_demo_refuses_password_guesses_before_checking_them(tmp_path: Path) -> None:
+    """Item 8 in the demo, over HTTP: the login view and DRF's basic auth share the
+    address's auth_failures bucket; once it is empty the right password waits too."""
+    with served(tmp_path) as client:
+        guess = {"username": "demo", "password": "guess"}
+        logins = [client.post("/api/login", data=guess).status_code for _ in range(3)]
+        basic = [client.get("/api/ping", auth=("demo", "guess")).status_code for _ in range(3)]
+        right = client.post("/api/login", data={"username": "demo", "password": "demo"})
+        ping = client.get("/api/ping")  # no credentials: not this gate
+    assert logins == [401, 401, 401]
+    assert basic == [403, 403, 429]
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
+    assert ping.status_code == 200

@@ -87,7 +87,12 @@ class Command(BaseCommand):
 
     def _act(self, runtime: Runtime, action: str, options: dict[str, Any]) -> None:
         policy = options.get("policy")
-        names = [runtime.policy(policy).name] if policy else sorted(runtime.settings.policies)
+        chosen = runtime.policy(policy).name if policy else None
+        names = [
+            name
+            for name in sorted(inspection.bucket_names(runtime))
+            if chosen is None or name.partition(":")[0] == chosen
+        ]  # a tiered policy's every tier
         if self._local(runtime):
             raise CommandError(f"nothing done: {action} must run inside the server process")
         for name in names:
@@ -98,7 +103,8 @@ class Command(BaseCommand):
         self.stdout.write("identity\tpolicy\ttokens\tcapacity\tfull_in_s\tstate\tkey")
         for r in rows:
             state = "refused" if r.refused else "admitted"
+            policy = f"{r.policy}/{r.tier}" if r.tier else r.policy
             self.stdout.write(
-                f"{r.identity}\t{r.policy}\t{_fmt(r.tokens)}\t{_fmt(r.capacity)}\t"
+                f"{r.identity}\t{policy}\t{_fmt(r.tokens)}\t{_fmt(r.capacity)}\t"
                 f"{_fmt(r.seconds_to_full)}\t{state}\t{r.key}{'' if r.stored else ' (not stored)'}"
             )
