@@ -1,16 +1,9 @@
 """Buckets kept in a Django cache alias, with the atomicity each backend can give.
 
-* ``LocMemCache``: a local-memory cache is private to one process anyway, so its buckets
-  live in a bounded core ``MemoryStore`` (one per cache LOCATION and process) and each
-  decision is one critical section under that store's lock, on the core arithmetic.
-* ``django_redis.cache.RedisCache`` and Django's ``django.core.cache.backends.redis.
-  RedisCache``: the core ``RedisStore`` runs its Lua script on the backend's raw
-  redis-py client, so every decision is one atomic EVALSHA shared by all processes.
-  The core key (``prefix:policy:identity``) is used as is on the raw client: Django's
-  ``KEY_PREFIX``/``VERSION``/``KEY_FUNCTION`` do not apply to buckets, so the admin and
-  ``redis-cli`` see the same names.
-* Any other backend: best effort, a get then a set through the cache API under a lock
-  that only serialises this process. System check ``ratelimit.W001`` says so.
+The store for a cache alias is chosen by its backend (``cache_backends.py``): locmem's
+buckets in a core ``MemoryStore``, a Redis cache's in the core ``RedisStore`` on the
+backend's raw client (one atomic EVALSHA per decision), any other backend through the
+cache API at best effort (``cache_api_store.py``, system check ``ratelimit.W001``).
 
 ``RATELIMIT['STORE']`` may name the store by URL instead of a cache alias (one Redis
 node, a Sentinel-managed master, a Cluster, or ``memory://``); the same class holds it.
@@ -32,28 +25,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from typing import Any
 
 from asgiref.sync import AsyncToSync, sync_to_async
-from django.core.cache import BaseCache, caches
-from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache import caches
 
-from .core.bucket import (
-    BucketState,
-    Decision,
-    adjust_all,
-    binding,
-    decide,
-    full_after,
-    refill,
-    take_all,
-)
-from .core.config import CLIENT_CLOCK_MIN_TTL
-from .core.stores.base import AsyncStore, Configs, Keys, StoreError, failure_scope
+from .cache_api_store import Clock
+from .cache_backends import backend_kind, store_for_cache
+from .core.bucket import BucketState, Decision
+from .core.stores.base import AsyncStore, Configs, Keys, failure_scope
 from .core.stores.from_url import (
     StorageOptions,
     close_async_store,
@@ -73,121 +54,6 @@ __all__ = [
     "ThreadedStore",
     "backend_kind",
 ]
-
-Clock = Callable[[], float]
-_LOCMEM: dict[int, MemoryStore] = {}
-_LOCMEM_LOCK = threading.Lock()
-
-
-def backend_kind(cache: BaseCache) -> str:
-    """``locmem``, ``django-redis``, ``redis-cache`` (Django's own) or ``other``."""
-    if isinstance(cache, LocMemCache):
-        return "locmem"
-    if isinstance(cache, RedisCache):
-        return "redis-cache"
-    try:
-        from django_redis.cache import RedisCache as DjangoRedisCache
-    except ImportError:  # pragma: no cover - django-redis is optional
-        return "other"
-    return "django-redis" if isinstance(cache, DjangoRedisCache) else "other"
-
-
-def _locmem_buckets(cache: LocMemCache, clock: Clock | None) -> MemoryStore:
-    """One bucket map per LocMemCache location and process, as Django shares one dict
-    per location: every store over the same location sees the same buckets."""
-    if clock is not None:
-        return MemoryStore(clock=clock)
-    shared = id(cache._cache)  # type: ignore[attr-defined]  # kept alive by locmem._caches
-    with _LOCMEM_LOCK:
-        return _LOCMEM.setdefault(shared, MemoryStore())
-
-
-def _redis_client(alias: str, cache: BaseCache, kind: str) -> Any:
-    if kind == "django-redis":
-        from django_redis import get_redis_connection
-
-        return get_redis_connection(alias, write=True)
-    # Django's RedisCache: the first server is the one written to.
-    return cache._cache.get_client(None, write=True)  # type: ignore[attr-defined]
-
-
-@contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Any cache backend failure becomes ``StoreError``: backends raise their own types."""
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as exc:
-        raise StoreError(f"{what}: {type(exc).__name__}: {exc}") from exc
-
-
-class CacheAPIStore:
-    """Best effort for backends without an atomic primitive we can use: get + set,
-    serialised within this process only (other processes can interleave)."""
-
-    def __init__(self, alias: str, clock: Clock | None = None) -> None:
-        self.alias = alias
-        self.clock = clock or time.time
-        # cache timeouts run on real time, which a clock of the caller's own need not follow
-        self._min_ttl = 1 if clock is None else CLIENT_CLOCK_MIN_TTL
-        self._lock = threading.Lock()
-
-    @property
-    def cache(self) -> BaseCache:
-        return caches[self.alias]  # per thread, as Django hands out cache connections
-
-    def get_state(self, key: str) -> BucketState | None:
-        with _translated("cache"):
-            raw = self.cache.get(key)
-        return None if raw is None else BucketState(float(raw[0]), float(raw[1]))
-
-    def take_all(self, keys: Keys, configs: Configs, cost: float) -> Decision:
-        """Every bucket must hold the cost; all consume or none (within this process)."""
-        with self._lock:
-            now = self.clock()
-            states = [self.get_state(key) for key in keys]
-            written, decision = take_all(states, configs, now, cost)
-            if not decision.allowed:  # a denial changes nothing: nothing to write
-                return decision
-            with _translated("cache"):
-                for key, config, state in zip(keys, configs, written, strict=True):
-                    ttl = full_after(config, state.tokens, self._min_ttl)
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
-        return decision
-
-    def peek_all(self, keys: Keys, configs: Configs) -> Decision:
-        now = self.clock()
-        return binding(
-            [
-                decide(config, 0.0, True, refill(self.get_state(key), config, now).tokens)
-                for key, config in zip(keys, configs, strict=True)
-            ]
-        )
-
-    def reset(self, keys: Keys) -> None:
-        with _translated("cache"):
-            self.cache.delete_many(list(keys))
-
-    def adjust(
-        self, keys: Keys, configs: Configs, add: float = 0.0, *, empty: bool = False
-    ) -> list[float]:
-        """Best effort, like ``take_all``: atomic within this process only."""
-        with self._lock:
-            now = self.clock()
-            states = adjust_all([self.get_state(k) for k in keys], configs, now, add, empty)
-            with _translated("cache"):
-                for key, config, state in zip(keys, configs, states, strict=True):
-                    ttl = full_after(config, state.tokens, self._min_ttl)
-                    self.cache.set(key, (state.tokens, state.updated_at), timeout=ttl)
-        return [state.tokens for state in states]
-
-    def now(self) -> float:
-        return self.clock()
-
-    def scan(self, prefix: str = "") -> Iterator[tuple[str, BucketState]]:
-        """The cache API cannot enumerate keys: nothing to list (look one identity up)."""
-        return iter(())
 
 
 class DjangoCacheStore:
@@ -239,16 +105,7 @@ class DjangoCacheStore:
     def _build(self) -> Any:
         if self.options is not None:
             return make_sync_store(self.options)
-        alias = self.alias or "default"
-        cache = caches[alias]
-        kind = backend_kind(cache)
-        if kind == "locmem":
-            return _locmem_buckets(cache, self.clock)  # type: ignore[arg-type]
-        if kind == "other":
-            return CacheAPIStore(alias, self.clock)
-        with _translated(f"cache {alias!r}"):
-            client = _redis_client(alias, cache, kind)
-        return RedisStore(client, clock=self.clock)
+        return store_for_cache(self.alias or "default", self.clock)
 
     def async_twin(self) -> AsyncStore:
         """The store async code should await: the same memory buckets inline, a native
