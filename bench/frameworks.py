@@ -94,6 +94,8 @@ def fastapi_app(kind: str, url: str, coalesce: bool = True) -> FastAPI:
     ours = FastAPILimiter(settings)
     app = FastAPI(lifespan=ours.lifespan if kind != "bare" else None)
     deps = [Depends(RateLimit("default"))] if kind == "ours" else []
+    if kind == "ours":
+        ours.install(app)  # as the README sets it up: headers and refunds need it
     if kind == "ours-mw":
         app.add_middleware(RateLimitMiddleware)
 

@@ -127,7 +127,10 @@ class RateLimiter:
             await close_async_store(running.limits.store)
 
     def check_app(self, app: FastAPI) -> None:
-        """Every policy and cost named by the app's dependencies and middleware must exist."""
+        """Every policy and cost named by the app's dependencies and middleware must exist,
+        and ``RateLimit`` dependencies need what ``install`` adds (without it they would
+        limit, but silently send no headers and never refund)."""
+        _check_installed(app)
         for where, policy, cost in _declared_limits(app):
             try:
                 chosen = self.settings.policy(policy)
@@ -145,6 +148,18 @@ def _middleware_arguments(app: FastAPI) -> Iterator[dict[str, Any]]:
             given = inspect.signature(RateLimitMiddleware).bind(None, *entry.args, **entry.kwargs)
             given.apply_defaults()
             yield given.arguments
+
+
+def _check_installed(app: FastAPI) -> None:
+    factories: list[Any] = [entry.cls for entry in app.user_middleware]
+    if SettleRefunds in factories:
+        return
+    for route in app.routes:
+        if isinstance(route, APIRoute) and any(True for _ in rate_limits(route.dependant)):
+            raise ConfigError(
+                f"RateLimit on {route.path}: the app has no rate limiter installed; call "
+                "limiter.install(app) once after creating the app"
+            )
 
 
 def _declared_limits(app: FastAPI) -> Iterator[tuple[str, str, float | None]]:

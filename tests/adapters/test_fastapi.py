@@ -391,6 +391,29 @@ def test_an_app_without_install_or_lifespan_says_what_is_missing() -> None:
         TestClient(app).get("/ping")
 
 
+def test_a_lifespan_without_install_refuses_to_start_when_routes_use_the_dependency() -> None:
+    """Without ``install`` a dependency would limit but send no headers and never
+    refund: the lifespan says so at start-up. A middleware-only app needs no install."""
+
+    def app_with(install: bool, dependency: bool) -> FastAPI:
+        limiter = RateLimiter({"STORAGE_URL": "memory://", "POLICIES": POLICIES})
+        app = FastAPI(lifespan=limiter.lifespan)
+        if install:
+            limiter.install(app)
+        else:
+            app.add_middleware(RateLimitMiddleware)
+        limits = [Depends(RateLimit())] if dependency else []
+        app.add_api_route("/ping", lambda: None, dependencies=limits)
+        return app
+
+    with pytest.raises(ConfigError, match=r"RateLimit on /ping: .*limiter.install\(app\)"):
+        with TestClient(app_with(install=False, dependency=True)):
+            pass
+    for install, dependency in [(True, True), (False, False)]:
+        with TestClient(app_with(install, dependency)) as client:
+            assert client.get("/ping").headers["X-RateLimit-Remaining"] == "4"
+
+
 async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:
     async with serve(make_app(storage_url, key_prefix, POLICIES=COMPOSITE)) as client:
         codes = [(await client.get("/ping")).status_code for _ in range(4)]
