@@ -4,7 +4,8 @@ limits."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Unpack
+from typing import Any, Unpack
+from weakref import WeakKeyDictionary
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -24,9 +25,25 @@ __all__ = ["CHARGES", "RateLimit", "limits_itself", "rate_limits"]
 CHARGES = "ratelimit_app.charges"  # ASGI scope key: the dependencies' charges to settle
 
 
+# Per app: its number of routes when last looked at, and whether any has a RateLimit.
+_LIMITED: WeakKeyDictionary[Any, tuple[int, bool]] = WeakKeyDictionary()
+
+
 def limits_itself(scope: Scope) -> bool:
-    """Whether the route this request reaches has a ``RateLimit`` dependency."""
-    for route in getattr(scope["app"], "routes", ()):
+    """Whether the route this request reaches has a ``RateLimit`` dependency. An app
+    none of whose routes has one (a middleware-only app) is answered without matching
+    the request against every route."""
+    routes = getattr(scope["app"], "routes", ())
+    count, any_limited = _LIMITED.get(scope["app"], (-1, True))
+    if count != len(routes):
+        any_limited = any(
+            isinstance(route, APIRoute) and any(True for _ in rate_limits(route.dependant))
+            for route in routes
+        )
+        _LIMITED[scope["app"]] = (len(routes), any_limited)
+    if not any_limited:
+        return False
+    for route in routes:
         match, _ = route.matches(scope)
         if match is Match.FULL:
             return isinstance(route, APIRoute) and any(True for _ in rate_limits(route.dependant))
