@@ -414,6 +414,21 @@ def test_a_lifespan_without_install_refuses_to_start_when_routes_use_the_depende
             assert client.get("/ping").headers["X-RateLimit-Remaining"] == "4"
 
 
+def test_a_route_added_while_the_app_runs_is_charged_once() -> None:
+    """The middleware remembers whether any route has its own ``RateLimit``; a route
+    added later is seen, and left to its dependency."""
+    limiter = RateLimiter({"STORAGE_URL": "memory://", "POLICIES": POLICIES})
+    app = FastAPI(lifespan=limiter.lifespan)
+    limiter.install(app)
+    app.add_middleware(RateLimitMiddleware)
+    app.add_api_route("/free", lambda: None)
+    with TestClient(app) as client:
+        assert client.get("/free").headers["X-RateLimit-Remaining"] == "4"  # no route has one
+        app.add_api_route("/late", lambda: None, dependencies=[Depends(RateLimit())])
+        assert client.get("/late").headers["X-RateLimit-Remaining"] == "3"  # once, not twice
+        assert client.get("/free").headers["X-RateLimit-Remaining"] == "2"
+
+
 async def test_a_composite_policy_needs_every_bucket(storage_url: str, key_prefix: str) -> None:
     async with serve(make_app(storage_url, key_prefix, POLICIES=COMPOSITE)) as client:
         codes = [(await client.get("/ping")).status_code for _ in range(4)]
