@@ -9,6 +9,7 @@ consumes from every bucket or from none, in one atomic store call.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 from collections.abc import Sequence
@@ -30,6 +31,9 @@ __all__ = ["AsyncTokenBucketRateLimiter", "Prepared", "TokenBucketRateLimiter"]
 
 logger = logging.getLogger("ratelimit_app")
 denial_log = DenialLog(logger)
+# A window still open when the process exits is logged, not lost (atexit runs this before
+# logging's own shutdown, which was registered earlier).
+atexit.register(denial_log.flush)
 # How a denial was reached -> its event outcome.
 _DENIED = {"store": "denied", "shed": "shed", "failure": "failure_denied"}
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -59,3 +61,19 @@ def test_identities_are_logged_as_digests_at_every_level(
     text = "\n".join(lines(caplog))
     assert "evil" not in text and "\x1b" not in text and "forged" not in text
     assert log_identity(forged) in text
+
+
+def test_a_window_open_at_exit_is_logged_not_lost() -> None:
+    """A process that is refused 5 times and exits within the window still says so."""
+    program = (
+        "import logging; logging.basicConfig(level=logging.INFO)\n"
+        "from ratelimit_app.core import MemoryStore, RateLimitConfig, TokenBucketRateLimiter\n"
+        "limiter = TokenBucketRateLimiter(RateLimitConfig(1, 1e-6), MemoryStore(), name='p')\n"
+        "for _ in range(6): limiter.allow_request('client')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
+    )
+    logged = [line for line in done.stderr.splitlines() if "rate limited" in line]
+    assert len(logged) == 2, done.stderr
+    assert "repeated=4" in logged[1]
