@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 
 from ratelimit_app.core import ConfigError, parse_settings
 from ratelimit_app.core.events import BREACHES, Listener, hub, scoped
+from ratelimit_app.core.limiter import denial_log
 from ratelimit_app.core.limits import async_limits
 from ratelimit_app.core.request_keys import own_key
 from ratelimit_app.core.stores.from_url import (
@@ -114,7 +115,8 @@ class RateLimiter:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """Check the app's limits at start-up; close the Redis pool when the app stops."""
+        """Check the app's limits at start-up; close the Redis pool and log the last
+        denial counts when the app stops."""
         self.check_app(app)
         running = self._attach(app)
         running.checked = True
@@ -125,6 +127,7 @@ class RateLimiter:
                 hub.unsubscribe(running.listener)
                 running.listener = None
             await close_async_store(running.limits.store)
+            denial_log.flush()  # uvicorn's workers skip atexit: count the last denials now
 
     def check_app(self, app: FastAPI) -> None:
         """Every policy and cost named by the app's dependencies and middleware must exist,

@@ -31,8 +31,9 @@ __all__ = ["AsyncTokenBucketRateLimiter", "Prepared", "TokenBucketRateLimiter"]
 
 logger = logging.getLogger("ratelimit_app")
 denial_log = DenialLog(logger)
-# A window still open when the process exits is logged, not lost (atexit runs this before
-# logging's own shutdown, which was registered earlier).
+# A window still open when the process exits is logged, not lost: atexit runs this before
+# logging's own shutdown (registered earlier). uvicorn ends its processes by re-raising
+# SIGTERM, which skips atexit: FastAPI's lifespan flushes on shutdown instead.
 atexit.register(denial_log.flush)
 # How a denial was reached -> its event outcome.
 _DENIED = {"store": "denied", "shed": "shed", "failure": "failure_denied"}
