@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 __all__ = [
     "RedisServer",
@@ -75,9 +78,36 @@ def server_version(binary: str | None = None) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A loopback port nothing listens on, outside the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is also one it may give the next outgoing
+    connection as its local port (a replica dialling its master, a test's client), and a
+    server started on it a moment later then fails to bind. Ports below the ephemeral
+    range are never handed out that way.
+    """
+    low, high = _ephemeral_range()
+    spans = [(1024 + 8192, low - 1), (high + 1, 65535)]
+    spans = [(a, b) for a, b in spans if b - a >= 1000]
+    for _ in range(100 if spans else 0):
+        start, end = random.choice(spans)
+        port = random.randint(start, end)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # every candidate taken: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default; IANA's is 49152-65535
 
 
 @contextmanager
@@ -103,9 +133,11 @@ class RedisServer:
         self, port: int | None = None, extra: tuple[str, ...] = (), binary: str | None = None
     ) -> None:
         self.port = port or free_port()
+        self._chose_port = port is None
         self.extra = extra
         self.binary = binary  # None: redis_binary()
         self.dir = tempfile.mkdtemp(prefix="rl-redis-")
+        self.log_path = os.path.join(self.dir, "server.log")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -123,25 +155,51 @@ class RedisServer:
         ]  # fmt: skip
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        self.process = subprocess.Popen(
-            self.args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        """Start and wait until it answers. A port this object chose itself that someone
+        took in the meantime is replaced by another, up to five times; a port the caller
+        named is kept, and its failure reported with the server's own log."""
+        for attempt in range(5):
+            if self._start_once(timeout):
+                self._chose_port = False  # from now on stop() and start() keep this port
+                return self
+            log = self._log_tail()
+            if not (self._chose_port and "in use" in log and attempt < 4):
+                raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
+            self.port = free_port()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _start_once(self, timeout: float) -> bool:
+        """True once this process answers; False (and stopped) if it exits or never does."""
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(self.args(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        probe = self.client(socket_timeout=0.5, socket_connect_timeout=0.5)
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.AuthenticationError:  # it answers: it wants a password
-                break
-            except redis.RedisError:
+        probe = self.client(
+            socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+        )  # one try per probe: this loop is the retry
+        try:
+            while True:
+                try:
+                    answered = probe.info("server").get("process_id")
+                    if answered == self.process.pid:
+                        return True
+                    # another server holds the port: ours is about to exit, failing to bind
+                except redis.AuthenticationError:  # it answers: it wants a password
+                    return True
+                except redis.RedisError:
+                    pass
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"redis-server did not start on port {self.port}") from None
+                    return False
                 time.sleep(0.02)
-            finally:
-                probe.close()
-        return self
+        finally:
+            probe.close()
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -163,19 +221,29 @@ SERVICE = "mymaster"
 class SentinelServer(RedisServer):
     """A sentinel (the same binary, ``--sentinel``) watching ``SERVICE`` on ``master_port``.
 
-    Sentinels rewrite their config file as they learn, so each has its own directory.
+    Sentinels rewrite their config file as they learn, so each has its own directory, and
+    the file is written once, at the first start (``master_port`` may change until then).
     ``down_after_ms`` is how long the master must be silent before a failover starts.
     """
 
     def __init__(self, master_port: int, down_after_ms: int = 1000, quorum: int = 2) -> None:
         super().__init__()
+        self.master_port_at_start = master_port
+        self.down_after_ms = down_after_ms
+        self.quorum = quorum
         self.config = Path(self.dir) / "sentinel.conf"
-        self.config.write_text(
-            f"sentinel monitor {SERVICE} 127.0.0.1 {master_port} {quorum}\n"
-            f"sentinel down-after-milliseconds {SERVICE} {down_after_ms}\n"
-            f"sentinel failover-timeout {SERVICE} {max(3 * down_after_ms, 3000)}\n"
-            f"sentinel parallel-syncs {SERVICE} 1\n"
-        )
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        if not self.config.exists():
+            after = self.down_after_ms
+            self.config.write_text(
+                f"sentinel monitor {SERVICE} 127.0.0.1 {self.master_port_at_start} "
+                f"{self.quorum}\n"
+                f"sentinel down-after-milliseconds {SERVICE} {after}\n"
+                f"sentinel failover-timeout {SERVICE} {max(3 * after, 3000)}\n"
+                f"sentinel parallel-syncs {SERVICE} 1\n"
+            )
+        return super().start(timeout)
 
     def args(self) -> list[str]:
         return [
@@ -227,10 +295,12 @@ class SentinelGroup:
 
     def start(self, timeout: float = 30.0) -> SentinelGroup:
         try:
-            self.master.start()
+            self.master.start()  # its port is final only now (it may have had to move)
+            self.replica.extra = ("--replicaof", "127.0.0.1", str(self.master.port))
             self.replica.start()
             _wait(lambda: _replicating(self.replica), timeout, "the replica to sync")
             for sentinel in self.sentinels:
+                sentinel.master_port_at_start = self.master.port
                 sentinel.start()
             _wait(self._sentinels_agree, timeout, "the sentinels to find each other")
         except BaseException:
