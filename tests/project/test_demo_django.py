@@ -114,3 +114,29 @@ def test_the_demo_refuses_password_guesses_before_checking_them(tmp_path: Path) 
     assert basic == [403, 403, 429]
     assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
     assert ping.status_code == 200
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_every_denial_is_logged_when_uvicorn_stops_the_asgi_demo(
+    tmp_path: Path, workers: int
+) -> None:
+    """uvicorn ends its workers by re-raising SIGTERM, so ``atexit`` never runs in them:
+    the last window of repeated denials is counted by the lifespan's shutdown instead."""
+    env = _env(tmp_path)
+    port, log = free_port(), tmp_path / "server.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "project.asgi:application", "--no-proxy-headers",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+    ]  # fmt: skip
+    with running(command, env, port, log), httpx.Client(timeout=30) as client:
+        # memory store, one bucket per worker: at least 5 and at most 5 * workers pass
+        codes = [client.get(f"http://127.0.0.1:{port}/api/ping").status_code for _ in range(30)]
+    denied = codes.count(429)
+    assert codes.count(200) + denied == 30 and denied >= 30 - 5 * workers
+    text = log.read_text()
+    first = text.count("outcome=denied")
+    repeated = [int(n) for n in re.findall(r"identity=\S+ repeated=(\d+)", text)]
+    assert 1 <= first <= workers, text
+    assert first + sum(repeated) == denied, text
+    assert "lifespan" not in text.lower(), text  # no "lifespan unsupported" notice
