@@ -85,25 +85,36 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
          "-addext", "subjectAltName=IP:127.0.0.1"],
         check=True, capture_output=True,
     )  # fmt: skip
-    port = free_port()
-    extra = (
-        "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-        "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
-    )  # fmt: skip
+
+    def tls(port: int) -> tuple[str, ...]:
+        return (
+            "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+            "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no",
+        )  # fmt: skip
+
+    failures = []
     for binary in TLS_CANDIDATES:
         if binary is not None and not Path(binary).exists():
             continue
-        server = RedisServer(extra=extra, binary=binary)
-        try:
-            server.start()
-        except RuntimeError:
-            continue
-        try:
-            yield TLSServer(port, cert)
-        finally:
-            server.stop()
-        return
-    missing = f"no redis-server with TLS ({redis_binary()} has none): apt-get install redis-server"
+        for _attempt in range(5):  # a TLS port taken meanwhile: another one
+            port = free_port()
+            server = RedisServer(extra=tls(port), binary=binary)
+            try:
+                server.start()
+            except RuntimeError as exc:
+                failures.append(str(exc))
+                if "in use" in str(exc):
+                    continue
+                break  # this binary cannot serve TLS: the next candidate
+            try:
+                yield TLSServer(port, cert)
+            finally:
+                server.stop()
+            return
+    missing = (
+        f"no redis-server with TLS ({redis_binary()} has none): apt-get install redis-server"
+        + "".join(f"\n{failure}" for failure in failures[-2:])
+    )
     if os.environ.get("CI"):  # CI installs it (.ci/run): never skip there
         raise RuntimeError(f"CI must have a TLS-capable redis-server: {missing}")
     pytest.skip(missing)
