@@ -52,7 +52,8 @@ class _Watched:
 
     async def settle(self, charges: Iterable[Charge[Any]]) -> None:
         for charge in charges:
-            await asettle(charge, self.status, _outcome(self.status, self.headers))
+            outcome = _outcome(self.status, self.headers) if charge.reads_response else None
+            await asettle(charge, self.status, outcome)
 
 
 class SettleRefunds:
@@ -79,8 +80,10 @@ def _dependency_headers(scope: Scope) -> Mapping[str, str]:
     charges: list[Charge[Any]] = scope.get(CHARGES, [])
     if not charges:
         return {}
-    chosen = binding([charge.decision for charge in charges])
-    found = next(charge for charge in charges if charge.decision is chosen)
+    found = charges[0]
+    if len(charges) > 1:
+        chosen = binding([charge.decision for charge in charges])
+        found = next(charge for charge in charges if charge.decision is chosen)
     return running_on(scope["app"]).headers(found.decision, found.policy)
 
 

@@ -114,6 +114,12 @@ class Charge(Generic[L]):
     def policy(self) -> str:
         return self.bound.policy
 
+    @property
+    def reads_response(self) -> bool:
+        """Whether settling looks at the response itself (``deduct_when``), not only at
+        its status: an adapter that must build a response object for it can skip that."""
+        return self.bound.charging.deduct_when is not None
+
     def refundable(self, status: int, response: Any) -> bool:
         """Whether to give the tokens back (once: a second look answers False)."""
         decision, settled = self.decision, self.settled
