@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support.expected_conditions import staleness_of  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -62,12 +63,24 @@ def shots(tmp_path: Path) -> Path:
     return target
 
 
+def next_page(driver: WebDriver, element: WebElement, submit: Callable[[], None]) -> None:
+    """Submit, then wait until the next page has replaced the one ``element`` is on and
+    has finished loading. Without it a lookup can find the old page's element, or one of
+    a document still being replaced (chromedriver: "Node with given id does not belong
+    to the document", seen once in CI)."""
+    submit()
+    wait = WebDriverWait(driver, 60)
+    wait.until(staleness_of(element))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def log_in(driver: WebDriver, base: str, name: str) -> None:
     driver.delete_all_cookies()
     driver.get(base + "/admin/login/")
     driver.find_element(By.NAME, "username").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(name)
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    button = driver.find_element(By.CSS_SELECTOR, "input[type=submit]")
+    next_page(driver, button, button.click)
     driver.find_element(By.ID, "user-tools")  # logged in
 
 
@@ -75,7 +88,7 @@ def search(driver: WebDriver, text: str) -> list[str]:
     box = driver.find_element(By.ID, "searchbar")
     box.clear()
     box.send_keys(text)
-    box.submit()
+    next_page(driver, box, box.submit)  # the old page has an #rl-summary too
     driver.find_element(By.ID, "rl-summary")
     return [row.text for row in driver.find_elements(By.CSS_SELECTOR, "tr.bucket")]
 
@@ -86,8 +99,7 @@ def act(driver: WebDriver, key: str, action: str, amount: str | None = None) -> 
         field = form.find_element(By.NAME, "amount")
         field.clear()
         field.send_keys(amount)
-    form.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(driver, 60).until(staleness_of(form))  # the next page has loaded
+    next_page(driver, form, form.find_element(By.CSS_SELECTOR, "input[type=submit]").click)
     return str(driver.find_element(By.CSS_SELECTOR, "ul.messagelist").text)
 
 
